@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Guest targets (kiln-init and what it links) use Glibc only: no Foundation, Yams or libcurl.
+// Host and guest share KilnConfig, KilnSystem and the pure encoders.
+let package = Package(
+    name: "Kiln",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "kiln", targets: ["kiln"]),
+        .executable(name: "kiln-init", targets: ["kiln-init"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // System libraries (host only).
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // libnftables is used by both: dry-run at build time, apply in the guest.
+        .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
+
+        // Shared leaves (guest-safe).
+        .target(name: "CKilnShims"),
+        .target(name: "KilnConfig"),
+        .target(name: "KilnSystem", dependencies: ["CKilnShims"]),
+        .target(name: "KilnNetlink", dependencies: ["KilnSystem"]),
+        .target(name: "KilnFirewall", dependencies: ["KilnConfig", "CNftables"]),
+        .target(name: "KilnDHCP", dependencies: ["KilnConfig", "KilnSystem"]),
+
+        // Guest PID 1.
+        .executableTarget(
+            name: "kiln-init",
+            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnFirewall", "KilnDHCP", "CKilnShims"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--build-id=none"])]
+        ),
+
+        // Host modules.
+        .target(name: "KilnManifest", dependencies: ["KilnConfig", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnPackages", dependencies: [
+            "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "KilnImage", dependencies: [
+            "KilnConfig", "KilnManifest", "KilnPackages", "KilnFirewall", "CArchive", "CZstd",
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "KilnVM", dependencies: ["KilnConfig", "CKilnShims", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "KilnTest", dependencies: [
+            "KilnVM", "KilnManifest", "KilnImage", .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "kiln", dependencies: [
+            "KilnManifest", "KilnPackages", "KilnImage", "KilnVM", "KilnTest",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "KilnConfigTests", dependencies: ["KilnConfig"]),
+        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"]),
+        .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"]),
+        .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink"]),
+        .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall"]),
+        .testTarget(name: "KilnVMTests", dependencies: ["KilnVM"]),
+        .testTarget(name: "KilnDHCPTests", dependencies: ["KilnDHCP"]),
+        .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem"]),
+    ]
+)
