@@ -1,0 +1,36 @@
+import KilnConfig
+
+/// A validated appliance: every name resolved, every reference checked. Invalid states are not representable
+/// past `ManifestLoader.load`.
+public struct ApplianceSpec: Sendable {
+    public var name: String
+    public var hostname: String
+    public var manifestPath: String
+    public var basePath: String
+    public var base: BaseImage
+    public var interfaces: [GuestInterface]
+    public var vlans: [GuestVLAN]
+    public var bridges: [GuestBridge]
+    public var routes: [GuestRoute]
+    public var sysctl: [GuestSysctl]
+    public var tuntap: [GuestTunTap]
+    public var services: [GuestService]
+    public var files: [ImageFile]
+    /// Debian packages: the base's runtime set plus the manifest's extras, sorted and unique.
+    public var packages: [String]
+    /// Kernel modules: the base's set plus the manifest's extras plus what the roles need.
+    public var modules: [String]
+    public var router: RouterSpec?
+
+    /// Every interface name the box will have (NICs, VLANs, bridges, TUN/TAP).
+    public var allInterfaceNames: [String] {
+        interfaces.map(\.name.value) + vlans.map(\.name.value) + bridges.map(\.name.value) + tuntap.map(\.name.value)
+    }
+}
+
+/// A file to place in the image with its bytes already read.
+public struct ImageFile: Sendable, Equatable {
+    public var path: String
+    public var mode: UInt32
+    public var contents: [UInt8]
+}

@@ -1,0 +1,44 @@
+import KilnConfig
+
+/// `Images/<name>.yaml`: what every appliance on this base starts from — the distribution, the kernel
+/// package and command line, the runtime packages kiln-init needs, the module set and the output formats.
+public struct BaseImage: Decodable, Sendable {
+    public var apiVersion: String
+    public var name: String
+    public var distribution: String
+    public var architecture: String?
+    public var kernel: KernelSpec
+    /// Packages whose files may be needed in the image (their ELF libraries are picked by closure).
+    public var packages: [String]
+    public var modules: [String]
+    public var formats: [ImageFormat]?
+    public var compression: CompressionSpec?
+
+    /// The kernel package and how to boot it.
+    public struct KernelSpec: Decodable, Sendable {
+        public var package: String
+        public var cmdline: String
+    }
+
+    /// zstd level for the initramfs layers.
+    public struct CompressionSpec: Decodable, Sendable {
+        public var level: Int?
+    }
+}
+
+/// Output formats a base can produce.
+public enum ImageFormat: String, Decodable, Sendable, CaseIterable {
+    case kernelInitrd = "kernel-initrd"
+    case raw, qcow2, iso
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let text = try c.decode(String.self)
+        guard let f = ImageFormat(rawValue: text) else {
+            let hint = suggestion(for: text, among: ImageFormat.allCases.map(\.rawValue)).map { " (did you mean '\($0)'?)" } ?? ""
+            throw DecodingError.dataCorruptedError(in: c, debugDescription:
+                "unknown format '\(text)'\(hint); expected one of: \(ImageFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = f
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import KilnConfig
+
+/// Reads an appliance manifest and its base image, validates them together, and returns an `ApplianceSpec`.
+public enum ManifestLoader {
+    public static let apiVersion = "kiln/v1"
+
+    /// Loads `path`; the base is looked up as `Images/<base>.yaml` beside the manifest's folder, its parent,
+    /// or the current directory. Throws `ManifestErrors` listing every problem found.
+    public static func load(_ path: String) throws -> ApplianceSpec {
+        let text = try readText(path)
+        let (manifest, locator) = try ManifestDecoder(file: path).decodeLocated(ApplianceManifest.self, from: text)
+        var problems: [ManifestError] = []
+        func fail(_ keys: [String], _ message: String) { problems.append(locator.error(keys.map(key), message)) }
+
+        if manifest.apiVersion != apiVersion { fail(["apiVersion"], "unsupported apiVersion '\(manifest.apiVersion)'; expected '\(apiVersion)'") }
+        if !isValidName(manifest.name) { fail(["name"], "name '\(manifest.name)' must be 1-63 characters of a-z, 0-9 and '-', starting with a letter") }
+
+        guard let basePath = findBase(manifest.base, near: path) else {
+            fail(["base"], "no base image 'Images/\(manifest.base).yaml' found near \(path) or in the current directory")
+            throw ManifestErrors(errors: problems)
+        }
+        let (base, baseLocator) = try ManifestDecoder(file: basePath).decodeLocated(BaseImage.self, from: try readText(basePath))
+        if base.apiVersion != apiVersion {
+            problems.append(baseLocator.error([key("apiVersion")], "unsupported apiVersion '\(base.apiVersion)'; expected '\(apiVersion)'"))
+        }
+
+        var interfaces: [GuestInterface] = []
+        var vlans: [GuestVLAN] = []
+        var names: [String: [String]] = [:]
+        var macs: [MACAddress: String] = [:]
+        func claim(_ name: String, _ keys: [String]) -> InterfaceName? {
+            do {
+                let n = try InterfaceName(name)
+                if let prior = names[name] { fail(keys, "interface name '\(name)' is already used by \(prior.joined(separator: "."))"); return nil }
+                names[name] = keys
+                return n
+            } catch { fail(keys, error.message); return nil }
+        }
+        for (index, (name, spec)) in (manifest.interfaces?.entries ?? []).enumerated() {
+            let keys = ["interfaces", name]
+            guard let ifname = claim(name, keys) else { continue }
+            if let mac = spec.mac {
+                if let other = macs[mac] { fail(keys + ["mac"], "MAC \(mac) is also used by interface '\(other)'") }
+                macs[mac] = name
+            }
+            if let mtu = spec.mtu, !(68...65535).contains(mtu) { fail(keys + ["mtu"], "MTU \(mtu) is outside 68-65535") }
+            if let pci = spec.pci, pci < 0 { fail(keys + ["pci"], "PCI index must be 0 or more") }
+            interfaces.append(GuestInterface(name: ifname, mac: spec.mac, pciIndex: spec.mac == nil ? (spec.pci ?? index) : spec.pci,
+                                             addresses: spec.addresses ?? [], mtu: spec.mtu))
+            for (vid, vlan) in spec.vlans?.entries ?? [] {
+                let vkeys = keys + ["vlans", vid]
+                guard let id = Int(vid), (1...4094).contains(id) else { fail(vkeys, "VLAN id '\(vid)' must be a number from 1 to 4094"); continue }
+                guard let vname = claim("\(name).\(id)", vkeys) else { continue }
+                vlans.append(GuestVLAN(name: vname, parent: ifname, id: id, addresses: vlan.addresses ?? []))
+            }
+        }
+
+        var bridges: [GuestBridge] = []
+        for (name, spec) in manifest.bridges?.entries ?? [] {
+            let keys = ["bridges", name]
+            guard let bname = claim(name, keys) else { continue }
+            var members: [InterfaceName] = []
+            for (i, m) in spec.members.enumerated() {
+                guard let n = try? InterfaceName(m), names[m] != nil, m != name else {
+                    fail(keys + ["members", "\(i)"], "bridge member '\(m)' is not an interface of this appliance" + hint(m, Array(names.keys)))
+                    continue
+                }
+                members.append(n)
+            }
+            bridges.append(GuestBridge(name: bname, members: members, addresses: spec.addresses ?? []))
+        }
+
+        var tuntap: [GuestTunTap] = []
+        for (name, spec) in manifest.tuntap?.entries ?? [] {
+            guard let n = claim(name, ["tuntap", name]) else { continue }
+            tuntap.append(GuestTunTap(name: n, mode: spec.mode, addresses: spec.addresses ?? []))
+        }
+
+        var routes: [GuestRoute] = []
+        for (i, r) in (manifest.routes ?? []).enumerated() {
+            let keys = ["routes", "\(i)"]
+            var dev: InterfaceName?
+            if let d = r.dev {
+                if names[d] == nil { fail(keys + ["dev"], "route device '\(d)' is not an interface of this appliance" + hint(d, Array(names.keys))) }
+                dev = try? InterfaceName(d)
+            }
+            if let via = r.via, via.isV4 != r.to.cidr.address.isV4 { fail(keys + ["via"], "gateway \(via) and destination \(r.to.cidr) are different IP versions") }
+            if r.via == nil && dev == nil { fail(keys, "a route needs 'via' (a gateway) or 'dev' (an interface)") }
+            if let m = r.metric, m < 0 { fail(keys + ["metric"], "metric must be 0 or more") }
+            routes.append(GuestRoute(to: r.to.cidr, via: r.via, dev: dev, metric: r.metric))
+        }
+
+        var sysctl: [GuestSysctl] = []
+        for (k, v) in manifest.sysctl?.entries ?? [] {
+            if k.isEmpty || k.contains("/") || k.hasPrefix(".") || k.contains("..") { fail(["sysctl", k], "'\(k)' is not a sysctl key like net.ipv4.ip_forward") }
+            sysctl.append(GuestSysctl(key: k, value: v.text))
+        }
+        if let router = manifest.router {
+            for (i, m) in (router.masquerade ?? []).enumerated() where names[m] == nil {
+                fail(["router", "masquerade", "\(i)"], "masquerade interface '\(m)' is not an interface of this appliance" + hint(m, Array(names.keys)))
+            }
+            if router.forwarding ?? true {
+                for k in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] where !sysctl.contains(where: { $0.key == k }) {
+                    sysctl.append(GuestSysctl(key: k, value: "1"))
+                }
+            }
+        }
+
+        var services: [GuestService] = []
+        for (name, spec) in manifest.services?.entries ?? [] {
+            if !isValidName(name) { fail(["services", name], "service name '\(name)' must be a-z, 0-9 and '-'") }
+            if spec.run.isEmpty || !(spec.run.first?.hasPrefix("/") ?? false) { fail(["services", name, "run"], "'run' must start with an absolute program path") }
+            services.append(GuestService(name: name, argv: spec.run, env: (spec.env?.entries ?? []).map { "\($0.key)=\($0.value.text)" },
+                                         restart: spec.restart ?? .always))
+        }
+
+        var files: [ImageFile] = []
+        let manifestDir = (path as NSString).deletingLastPathComponent
+        for (i, f) in (manifest.files ?? []).enumerated() {
+            let keys = ["files", "\(i)"]
+            guard f.path.hasPrefix("/"), !f.path.split(separator: "/").contains("..") else { fail(keys + ["path"], "file path '\(f.path)' must be absolute without '..'"); continue }
+            var mode: UInt32 = 0o644
+            if let m = f.mode {
+                guard let parsed = UInt32(m, radix: 8), parsed <= 0o7777 else { fail(keys + ["mode"], "mode '\(m)' must be octal like \"0644\""); continue }
+                mode = parsed
+            }
+            switch (f.content, f.source) {
+            case let (content?, nil): files.append(ImageFile(path: f.path, mode: mode, contents: Array(content.utf8)))
+            case let (nil, source?):
+                let full = source.hasPrefix("/") ? source : manifestDir.isEmpty ? source : manifestDir + "/" + source
+                guard let data = FileManager.default.contents(atPath: full) else { fail(keys + ["source"], "cannot read '\(full)'"); continue }
+                files.append(ImageFile(path: f.path, mode: mode, contents: Array(data)))
+            default: fail(keys, "a file needs exactly one of 'content' or 'source'")
+            }
+        }
+
+        guard problems.isEmpty else { throw ManifestErrors(errors: problems.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }) }
+        var modules = base.modules + (manifest.modules ?? [])
+        if manifest.router != nil { modules += ["nf_tables", "nft_chain_nat", "nf_nat", "nf_conntrack", "nft_masq", "nft_ct"] }
+        if !vlans.isEmpty { modules.append("8021q") }
+        if !bridges.isEmpty { modules.append("bridge") }
+        if !tuntap.isEmpty { modules.append("tun") }
+        return ApplianceSpec(
+            name: manifest.name, hostname: manifest.hostname ?? manifest.name, manifestPath: path, basePath: basePath, base: base,
+            interfaces: interfaces, vlans: vlans, bridges: bridges, routes: routes, sysctl: sysctl, tuntap: tuntap,
+            services: services, files: files, packages: Array(Set(base.packages + (manifest.packages ?? []))).sorted(),
+            modules: unique(modules), router: manifest.router)
+    }
+
+    static func key(_ s: String) -> CodingKey { Int(s).map { AnyCodingKey(intValue: $0) } ?? AnyCodingKey(stringValue: s) }
+
+    static func hint(_ word: String, _ candidates: [String]) -> String {
+        suggestion(for: word, among: candidates).map { " (did you mean '\($0)'?)" } ?? ""
+    }
+
+    static func unique(_ items: [String]) -> [String] {
+        var seen = Set<String>()
+        return items.filter { seen.insert($0.replacingOccurrences(of: "-", with: "_")).inserted }
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.first, first.isLetter, first.isASCII, name.count <= 63 else { return false }
+        return name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
+    }
+
+    static func readText(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ManifestErrors(errors: [ManifestError(location: .init(file: path, line: 1, column: 1), path: "<root>", message: "cannot read the file")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ManifestErrors(errors: [ManifestError(location: .init(file: path, line: 1, column: 1), path: "<root>", message: "the file is not UTF-8")])
+        }
+        return text
+    }
+
+    static func findBase(_ base: String, near manifest: String) -> String? {
+        guard isValidName(base) else { return nil }
+        let dir = URL(fileURLWithPath: manifest).deletingLastPathComponent()
+        let candidates = [dir, dir.deletingLastPathComponent(), URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+            .map { $0.appendingPathComponent("Images/\(base).yaml").path }
+        return candidates.first { FileManager.default.fileExists(atPath: $0) }
+    }
+}

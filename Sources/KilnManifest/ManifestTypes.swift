@@ -1,0 +1,109 @@
+import KilnConfig
+
+/// `Appliances/<name>.yaml` as written: the schema users edit. `ApplianceSpec` is its validated form.
+public struct ApplianceManifest: Decodable, Sendable {
+    public var apiVersion: String
+    public var name: String
+    public var base: String
+    public var hostname: String?
+    public var interfaces: OrderedMap<InterfaceSpec>?
+    public var bridges: OrderedMap<BridgeSpec>?
+    public var routes: [RouteSpec]?
+    public var sysctl: OrderedMap<ScalarText>?
+    public var packages: [String]?
+    public var modules: [String]?
+    public var files: [FileSpec]?
+    public var services: OrderedMap<ServiceSpec>?
+    public var tuntap: OrderedMap<TunTapSpec>?
+    public var router: RouterSpec?
+    public var firewall: RoleSlot?
+    public var `switch`: RoleSlot?
+    public var vpn: RoleSlot?
+    public var wanopt: RoleSlot?
+}
+
+/// A NIC of the appliance, matched by MAC or by PCI order, with optional 802.1Q subinterfaces.
+public struct InterfaceSpec: Decodable, Sendable {
+    public var mac: MACAddress?
+    /// 0-based position among the virtio NICs in PCI order; defaults to the interface's position in the manifest.
+    public var pci: Int?
+    public var addresses: [CIDR]?
+    public var mtu: Int?
+    public var vlans: OrderedMap<VLANSpec>?
+}
+
+/// An 802.1Q subinterface; its key in `vlans` is the VLAN id (1–4094). Named `<parent>.<id>`.
+public struct VLANSpec: Decodable, Sendable {
+    public var addresses: [CIDR]?
+    public var mtu: Int?
+}
+
+/// A software bridge over member interfaces.
+public struct BridgeSpec: Decodable, Sendable {
+    public var members: [String]
+    public var addresses: [CIDR]?
+}
+
+/// `to: default` or a prefix; `via` a gateway, `dev` an interface, `metric` the route priority.
+public struct RouteSpec: Decodable, Sendable {
+    public var to: RouteDestination
+    public var via: IPAddress?
+    public var dev: String?
+    public var metric: Int?
+}
+
+/// `default` (0.0.0.0/0), `default6` (::/0) or a network prefix.
+public struct RouteDestination: Decodable, Sendable, Equatable {
+    public var cidr: CIDR
+    public init(from decoder: Decoder) throws {
+        cidr = try decodeText(decoder) { text throws(ValueError) in
+            switch text {
+            case "default": return try CIDR("0.0.0.0/0")
+            case "default6": return try CIDR("::/0")
+            default:
+                let c = try CIDR(text)
+                guard c.isNetwork else { throw ValueError("route destination '\(text)' has host bits set; did you mean \(c.network)/\(c.prefixLength)?") }
+                return c
+            }
+        }
+    }
+}
+
+/// A file placed in the image: inline `content` or a `source` path relative to the manifest.
+public struct FileSpec: Decodable, Sendable {
+    public var path: String
+    public var content: String?
+    public var source: String?
+    public var mode: String?
+}
+
+/// A supervised process started by kiln-init.
+public struct ServiceSpec: Decodable, Sendable {
+    public var run: [String]
+    public var env: OrderedMap<ScalarText>?
+    public var restart: GuestService.Restart?
+}
+
+/// A TUN or TAP device created and owned by the runtime.
+public struct TunTapSpec: Decodable, Sendable {
+    public var mode: GuestTunTap.Mode
+    public var addresses: [CIDR]?
+}
+
+/// The router role: forwarding and source NAT on uplinks.
+public struct RouterSpec: Decodable, Sendable {
+    /// IPv4/IPv6 forwarding; defaults to true when the section is present.
+    public var forwarding: Bool?
+    /// Interfaces whose outgoing traffic is masqueraded to the interface address.
+    public var masquerade: [String]?
+}
+
+/// A role section this version of Kiln recognises but does not build yet; present it and the build stops
+/// with an error that says so, rather than silently producing an appliance without it.
+public struct RoleSlot: Decodable, Sendable {
+    public init(from decoder: Decoder) throws {
+        let role = decoder.codingPath.last?.stringValue ?? "this"
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+            debugDescription: "the '\(role)' role is not supported by this version of Kiln yet"))
+    }
+}

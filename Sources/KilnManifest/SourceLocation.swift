@@ -1,0 +1,50 @@
+import KilnConfig
+
+/// A place in a manifest file, 1-based like compilers print it.
+public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public init(file: String, line: Int, column: Int) { self.file = file; self.line = line; self.column = column }
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// A problem with a manifest: where it is, which setting, and what was expected.
+public struct ManifestError: Error, CustomStringConvertible, Equatable, Sendable {
+    public var location: SourceLocation
+    /// The setting's path, e.g. `interfaces.lan.vlans.10.addresses[0]`.
+    public var path: String
+    public var message: String
+    public init(location: SourceLocation, path: String, message: String) {
+        self.location = location; self.path = path; self.message = message
+    }
+    public var description: String { "\(location): error: \(path == "<root>" ? "" : path + ": ")\(message)" }
+}
+
+/// Several manifest problems reported together, in file order.
+public struct ManifestErrors: Error, CustomStringConvertible, Sendable {
+    public var errors: [ManifestError]
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+/// Edit distance for did-you-mean suggestions.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a.lowercased()), b = Array(b.lowercased())
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...b.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}
+
+/// The closest candidate within a small edit distance, for "did you mean 'x'?".
+public func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
+    let scored = candidates.map { ($0, editDistance(word, $0)) }.filter { $0.1 <= max(1, min(3, word.count / 3 + 1)) }
+    return scored.min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }?.0
+}

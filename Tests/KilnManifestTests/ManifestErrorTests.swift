@@ -1,0 +1,132 @@
+import Foundation
+import KilnConfig
+import Testing
+@testable import KilnManifest
+
+/// Every class of manifest mistake, each with the exact message and position a user sees.
+struct ManifestErrorTests {
+    func decodeError(_ yaml: String) -> ManifestError? {
+        do {
+            _ = try ManifestDecoder(file: "m.yaml").decode(ApplianceManifest.self, from: yaml)
+            return nil
+        } catch let e as ManifestError { return e } catch { return nil }
+    }
+
+    let header = "apiVersion: kiln/v1\nname: r\nbase: debian-cloud\n"
+
+    @Test func malformedYAML() {
+        let e = decodeError("apiVersion: kiln/v1\nname: [r\n")
+        #expect(e?.location.line == 3)
+        #expect(e?.message.hasPrefix("malformed YAML:") == true)
+    }
+
+    @Test func unknownKeyWithSuggestion() {
+        let e = decodeError(header + "interfaces:\n  wan:\n    adresses: [10.0.0.1/24]\n")
+        #expect(e?.description == "m.yaml:6:5: error: interfaces.wan.adresses: unknown key 'adresses' (did you mean 'addresses'?)")
+    }
+
+    @Test func typoOfRequiredKeyIsReportedAsTypo() {
+        let e = decodeError("apiVersion: kiln/v1\nnmae: r\nbase: debian-cloud\n")
+        #expect(e?.description == "m.yaml:2:1: error: nmae: unknown key 'nmae' (did you mean 'name'?)")
+    }
+
+    @Test func missingKey() {
+        let e = decodeError("apiVersion: kiln/v1\nbase: debian-cloud\n")
+        #expect(e?.description == "m.yaml:1:1: error: missing required key 'name'")
+    }
+
+    @Test func wrongType() {
+        let e = decodeError(header + "interfaces:\n  wan:\n    mtu: big\n")
+        #expect(e?.description == "m.yaml:6:10: error: interfaces.wan.mtu: expected an integer, found 'big'")
+        let list = decodeError(header + "packages: wireguard-tools\n")
+        #expect(list?.description == "m.yaml:4:11: error: packages: expected a list, found 'wireguard-tools'")
+    }
+
+    @Test func badCIDR() {
+        let e = decodeError(header + "interfaces:\n  wan:\n    addresses: [10.0.0.300/24]\n")
+        #expect(e?.description == "m.yaml:6:17: error: interfaces.wan.addresses[0]: '10.0.0.300/24' is not a CIDR: '10.0.0.300' is not an IPv4 address (bad octet '300')")
+        let p = decodeError(header + "interfaces:\n  wan:\n    addresses: [10.0.0.1/33]\n")
+        #expect(p?.message == "prefix length /33 is out of range for 10.0.0.1 (0...32)")
+    }
+
+    @Test func badMAC() {
+        let e = decodeError(header + "interfaces:\n  wan:\n    mac: \"52:54:00:zz:00:01\"\n")
+        #expect(e?.description == "m.yaml:6:10: error: interfaces.wan.mac: '52:54:00:zz:00:01' is not a MAC address (bad pair 'zz')")
+    }
+
+    @Test func duplicateKey() {
+        let e = decodeError(header + "hostname: a\nhostname: b\n")
+        #expect(e?.message == "duplicate key 'hostname'")
+    }
+
+    @Test func unsupportedRoleSaysSo() {
+        let e = decodeError(header + "vpn: { listen: 51820 }\n")
+        #expect(e?.description == "m.yaml:4:6: error: vpn: the 'vpn' role is not supported by this version of Kiln yet")
+    }
+
+    @Test func booleansAreStrict() {
+        let e = decodeError(header + "router: { forwarding: yes }\n")
+        #expect(e?.message == "expected true or false, found 'yes'")
+    }
+}
+
+/// Cross-field validation through the loader, with the real base image of the repository.
+struct ManifestLoaderTests {
+    func write(_ yaml: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-manifest-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("Images"), withIntermediateDirectories: true)
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        try FileManager.default.copyItem(at: repo.appendingPathComponent("Images/debian-cloud.yaml"),
+                                         to: dir.appendingPathComponent("Images/debian-cloud.yaml"))
+        let path = dir.appendingPathComponent("a.yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func routerManifestLoads() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let spec = try ManifestLoader.load(repo.appendingPathComponent("Appliances/router.yaml").path)
+        #expect(spec.interfaces.map(\.name.value) == ["wan", "lan"])
+        #expect(spec.vlans.map(\.name.value) == ["lan.10", "lan.20"])
+        #expect(spec.routes.first?.to.description == "0.0.0.0/0")
+        #expect(spec.sysctl.contains(GuestSysctl(key: "net.ipv4.ip_forward", value: "1")))
+        #expect(spec.modules.contains("8021q") && spec.modules.contains("virtio_net"))
+    }
+
+    @Test func crossFieldErrorsAreAllReportedWithPositions() throws {
+        let path = try write("""
+        apiVersion: kiln/v1
+        name: r
+        base: debian-cloud
+        interfaces:
+          wan: { mac: "52:54:00:00:00:01" }
+          lan: { mac: "52:54:00:00:00:01", vlans: { 5000: {} } }
+        routes:
+          - { to: default, dev: wna }
+        """)
+        do {
+            _ = try ManifestLoader.load(path)
+            Issue.record("expected errors")
+        } catch let e as ManifestErrors {
+            #expect(e.errors.map(\.message) == [
+                "MAC 52:54:00:00:00:01 is also used by interface 'wan'",
+                "VLAN id '5000' must be a number from 1 to 4094",
+                "route device 'wna' is not an interface of this appliance (did you mean 'wan'?)",
+            ])
+            #expect(e.errors.map(\.location.line) == [6, 6, 8])
+        }
+    }
+
+    @Test func routeWithHostBits() throws {
+        let path = try write("apiVersion: kiln/v1\nname: r\nbase: debian-cloud\nroutes: [ { to: 10.0.0.1/8, dev: lo } ]\n")
+        #expect(throws: ManifestError.self) { try ManifestLoader.load(path) }
+    }
+
+    @Test func missingBase() throws {
+        let path = try write("apiVersion: kiln/v1\nname: r\nbase: nowhere\n")
+        do { _ = try ManifestLoader.load(path); Issue.record("expected an error") } catch let e as ManifestErrors {
+            #expect(e.errors.first?.location.line == 3)
+            #expect(e.errors.first?.message.hasPrefix("no base image 'Images/nowhere.yaml'") == true)
+        }
+    }
+}
