@@ -35,7 +35,7 @@ let package = Package(
         // Guest PID 1.
         .executableTarget(
             name: "kiln-init",
-            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnFirewall", "KilnDHCP", "CKilnShims"],
+            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "CKilnShims"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--build-id=none"])]
         ),
 
@@ -46,12 +46,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnImage", dependencies: [
-            "KilnConfig", "KilnManifest", "KilnPackages", "KilnFirewall", "CArchive", "CZstd",
+            "KilnConfig", "KilnManifest", "KilnPackages", "CArchive", "CZstd",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnVM", dependencies: ["KilnConfig", "CKilnShims", .product(name: "Logging", package: "swift-log")]),
         .target(name: "KilnTest", dependencies: [
-            "KilnVM", "KilnManifest", "KilnImage", .product(name: "Yams", package: "Yams"),
+            "KilnVM", "KilnManifest", "KilnConfig", "CKilnShims",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "kiln", dependencies: [

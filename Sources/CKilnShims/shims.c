@@ -9,12 +9,15 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sched.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(struct ifreq) == 40, "struct ifreq layout");
+_Static_assert(sizeof(struct signalfd_siginfo) == 128, "struct signalfd_siginfo layout");
 
 static int early_done = 0;
 
@@ -67,3 +70,19 @@ int kiln_if_index(const char *name) {
 }
 
 int kiln_set_ctty(int fd) { return ioctl(fd, TIOCSCTTY, 0) < 0 ? -errno : 0; }
+
+int kiln_signalfd(const sigset_t *mask, int nonblocking) {
+    int fd = signalfd(-1, mask, SFD_CLOEXEC | (nonblocking ? SFD_NONBLOCK : 0));
+    return fd < 0 ? -errno : fd;
+}
+
+int kiln_setns_path(const char *path, int nstype) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int r = setns(fd, nstype);
+    int e = errno;
+    close(fd);
+    return r < 0 ? -e : 0;
+}
+
+int kiln_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0; }

@@ -24,6 +24,7 @@ public struct ManifestError: Error, CustomStringConvertible, Equatable, Sendable
 /// Several manifest problems reported together, in file order.
 public struct ManifestErrors: Error, CustomStringConvertible, Sendable {
     public var errors: [ManifestError]
+    public init(errors: [ManifestError]) { self.errors = errors }
     public var description: String { errors.map(\.description).joined(separator: "\n") }
 }
 

@@ -1,1 +1,13 @@
-print("kiln-init")
+import Glibc
+
+// One binary serves as PID 1 and as the entry point of Kiln's own services (`kiln-init service NAME …`),
+// so the statically linked Swift runtime is in the image once.
+let arguments = CommandLine.arguments
+if arguments.count >= 2, arguments[1] == "service" {
+    exit(ServiceEntry.run(Array(arguments.dropFirst(2))))
+}
+guard getpid() == 1 else {
+    FileHandleless.stderr("kiln-init: this is the appliance's PID 1; run it as /init in a Kiln image, or `kiln-init service NAME`\n")
+    exit(2)
+}
+Init.boot()

@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <signal.h>
 
 // Tiny C where Swift cannot reach. Every function returns >= 0 on success or -errno.
 
@@ -17,3 +18,11 @@ int kiln_if_index(const char *name);
 int kiln_set_ctty(int fd);
 /// True once the constructor has mounted /proc and /dev for a PID 1.
 int kiln_early_mounts_done(void);
+/// signalfd(2) with SFD_CLOEXEC (and SFD_NONBLOCK when `nonblocking`); Glibc's Swift module lacks <sys/signalfd.h>.
+/// Each read yields a 128-byte struct signalfd_siginfo whose first field is the uint32 signal number.
+int kiln_signalfd(const sigset_t *mask, int nonblocking);
+/// setns(2) into the namespace file at `path` (e.g. /run/netns/NAME) with `nstype` (CLONE_NEWNET...), for the
+/// calling thread only.
+int kiln_setns_path(const char *path, int nstype);
+/// pipe2(2) with O_CLOEXEC (pipe2 is a GNU extension missing from Glibc's Swift module). Returns 0 or -errno.
+int kiln_pipe_cloexec(int fds[2]);

@@ -1,0 +1,130 @@
+import Foundation
+import KilnConfig
+import KilnManifest
+import KilnPackages
+import Logging
+
+/// How to build: where things are and what may touch the network.
+public struct BuildOptions: Sendable {
+    public var manifest: String
+    public var outputRoot = "out"
+    public var mirror: String?
+    /// Never touch the network: the lock file and the cache must have everything.
+    public var offline = false
+    public var updateLock = false
+    /// The guest's kiln-init binary; found beside the running kiln when nil.
+    public var initBinary: String?
+    public var cacheDirectory: String?
+    public init(manifest: String) { self.manifest = manifest }
+}
+
+/// manifest → lock → verified .debs → staged trees → layers → `out/<name>/`, each step timed.
+public struct Builder {
+    public let options: BuildOptions
+    public let logger: Logger
+    public let progress: any ProgressReporter
+
+    public init(options: BuildOptions, logger: Logger, progress: any ProgressReporter = SilentProgress()) {
+        self.options = options; self.logger = logger; self.progress = progress
+    }
+
+    public func build() throws -> (directory: String, info: BuildInfo) {
+        var timings: [String: Double] = [:]
+        func step<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+            let start = Date()
+            defer { timings[name] = (Date().timeIntervalSince(start) * 1000).rounded() / 1000 }
+            logger.debug("step \(name)")
+            return try body()
+        }
+        let total = Date()
+        let spec = try step("manifest") { try ManifestLoader.load(options.manifest) }
+        let initBinary = try step("init") { try findInit() }
+        let cache = PackageCache(directory: options.cacheDirectory, logger: logger)
+        let sources = try AptConfiguration.sources(mirror: options.mirror, distribution: spec.base.distribution)
+        let (lock, lockPath, _) = try step("lock") {
+            try Locking.ensure(spec, sources: sources, cache: cache, update: options.updateLock, offline: options.offline, logger: logger)
+        }
+        let debs = try step("fetch") { try cache.ensure(lock.packages, sources: sources, parallel: 4, progress: progress) }
+        let staging = Staging(cacheDirectory: cache.directory)
+        let trees = try step("extract") { try lock.packages.map { ($0, try staging.extracted(deb: debs[$0.name] ?? "", sha256: $0.sha256)) } }
+
+        guard let kernelPackage = lock.packages.first(where: { $0.name.hasPrefix("linux-image-") && $0.name != spec.base.kernel.package }),
+              let kernelTree = trees.first(where: { $0.0.name == kernelPackage.name })?.1
+        else { throw BuildError.kernel(package: spec.base.kernel.package, reason: "not in the lock file \(lockPath)") }
+        let kernel = try step("kernel") { try KernelTree(root: kernelTree, package: kernelPackage.name) }
+        let modules = try step("modules") { try kernel.index().closure(of: spec.modules) }
+
+        let runtime = trees.filter { $0.0.name != kernelPackage.name }
+        let merged = try step("merge") { try staging.merged(runtime.map(\.1), key: runtime.map(\.0.sha256).joined(separator: ",")) }
+        let closure = try step("closure") { try staging.libraryClosure(root: merged, initBinary: initBinary) }
+
+        let epoch = lock.sourceDateEpoch
+        let guest = GuestConfig(
+            name: spec.name, hostname: spec.hostname, kernelRelease: kernel.release, modules: modules.map(\.imagePath),
+            interfaces: spec.interfaces, vlans: spec.vlans, bridges: spec.bridges, routes: spec.routes, sysctl: spec.sysctl,
+            tuntap: spec.tuntap, firewall: nil, services: spec.services)
+        let layers = try step("layers") {
+            try LayerPlan(release: kernel.release, kernelRoot: kernelTree, modules: modules, libraryRoot: merged,
+                          libraries: closure, initBinary: initBinary, files: spec.files,
+                          config: Array(try KilnJSON.encode(guest).pretty.utf8))
+                .build(cache: try LayerCache(directory: cache.directory + "/layers"), epoch: UInt32(clamping: epoch),
+                       level: Int32(spec.base.compression?.level ?? 19))
+        }
+
+        let outDir = options.outputRoot + "/" + spec.name
+        let info = try step("output") {
+            try AtomicOutput.replaceDirectory(at: outDir) { tmp -> BuildInfo in
+                let initrd = try LayerCache.concatenate(layers, to: tmp + "/initramfs.cpio.zst")
+                try FileManager.default.copyItem(atPath: kernel.vmlinuz, toPath: tmp + "/vmlinuz")
+                let vmlinuz = try Hashing.sha256(file: tmp + "/vmlinuz")
+                let sbom = try SPDXDocument.json(
+                    imageName: spec.name, packages: lock.packages.map {
+                        SBOMPackage(name: $0.name, version: $0.version, architecture: $0.architecture, sha256: $0.sha256,
+                                    downloadLocation: $0.filename, supplier: "Organization: Debian")
+                    }, epoch: epoch)
+                try AtomicOutput.write(sbom, to: tmp + "/sbom.spdx.json")
+                var info = BuildInfo(
+                    name: spec.name, kernelRelease: kernel.release, cmdline: spec.base.kernel.cmdline, sourceDateEpoch: epoch,
+                    nics: spec.interfaces.map { .init(name: $0.name.value, mac: $0.mac?.description) },
+                    artifacts: [
+                        .init(file: "initramfs.cpio.zst", sha256: initrd.sha256, size: initrd.size),
+                        .init(file: "sbom.spdx.json", sha256: Hashing.sha256(sbom), size: sbom.count),
+                        .init(file: "vmlinuz", sha256: vmlinuz.sha256, size: vmlinuz.size),
+                    ],
+                    inputs: try inputs(spec: spec, lockPath: lockPath, lock: lock, initBinary: initBinary),
+                    layers: layers.map { .init(name: $0.name, sha256: $0.sha256, size: $0.size, reused: $0.reused) },
+                    sizes: ["initramfs": initrd.size, "kernel": vmlinuz.size, "total": initrd.size + vmlinuz.size],
+                    timings: [:])
+                info.timings = timings
+                info.timings["total"] = (Date().timeIntervalSince(total) * 1000).rounded() / 1000
+                try AtomicOutput.write(try info.encoded(), to: tmp + "/" + BuildInfo.fileName)
+                return info
+            }
+        }
+        return (outDir, info)
+    }
+
+    func inputs(spec: ApplianceSpec, lockPath: String, lock: LockFile, initBinary: String) throws -> [BuildInfo.Input] {
+        var out: [BuildInfo.Input] = [
+            .init(kind: "manifest", name: spec.manifestPath, version: nil, sha256: try Hashing.sha256(file: spec.manifestPath).sha256),
+            .init(kind: "base", name: spec.basePath, version: nil, sha256: try Hashing.sha256(file: spec.basePath).sha256),
+            .init(kind: "lock", name: lockPath, version: nil, sha256: try Hashing.sha256(file: lockPath).sha256),
+            .init(kind: "init", name: "kiln-init", version: nil, sha256: try Hashing.sha256(file: initBinary).sha256),
+        ]
+        out += lock.packages.map { .init(kind: "package", name: $0.name, version: $0.version, sha256: $0.sha256) }
+        return out
+    }
+
+    /// kiln-init: `--init`, `$KILN_INIT`, or beside the running kiln binary.
+    func findInit() throws -> String {
+        var candidates: [String] = []
+        if let explicit = options.initBinary { candidates.append(explicit) }
+        if let env = ProcessInfo.processInfo.environment["KILN_INIT"] { candidates.append(env) }
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        candidates.append(me.appendingPathComponent("kiln-init").path)
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw BuildError.missingInit(searched: candidates)
+        }
+        return found
+    }
+}

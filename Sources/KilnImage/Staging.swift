@@ -1,0 +1,152 @@
+import Foundation
+import Glibc
+import KilnManifest
+
+/// Extracted package trees and merged roots, cached under the package cache by content hash, so a warm
+/// build reads no .deb at all. Every cache entry is built in a temporary directory and renamed into place.
+public struct Staging: Sendable {
+    public let cacheDirectory: String
+    public init(cacheDirectory: String) { self.cacheDirectory = cacheDirectory }
+
+    /// `<cache>/trees/<sha256>`: the data.tar of one .deb.
+    public func extracted(deb: String, sha256: String) throws -> String {
+        let path = cacheDirectory + "/trees/" + sha256
+        if FileSystem.lstat(path + "/.complete") != nil { return path }
+        try publish(path) { tmp in
+            _ = try DebArchive(path: deb).extractData(into: tmp)
+        }
+        return path
+    }
+
+    /// `<cache>/roots/<hash>`: several trees hard-linked into one root, the first package winning a clash.
+    public func merged(_ trees: [String], key: String) throws -> String {
+        let path = cacheDirectory + "/roots/" + Hashing.sha256(key)
+        if FileSystem.lstat(path + "/.complete") != nil { return path }
+        try publish(path) { tmp in
+            for tree in trees { try link(tree: tree, into: tmp, relative: "") }
+        }
+        return path
+    }
+
+    /// Copies kiln-init into the root (stripped of symbols when `strip` is available) and returns the guest paths
+    /// of everything it needs at run time: itself, the dynamic loader, and the libraries with their symlinks.
+    public func libraryClosure(root: String, initBinary: String) throws -> ELFClosure.Result {
+        try FileSystem.makeDirectories(root + "/sbin")
+        let target = root + "/sbin/kiln-init"
+        let tmp = target + ".tmp-\(getpid())"
+        unlink(tmp)
+        let strip = try? Process.run(URL(fileURLWithPath: "/usr/bin/strip"), arguments: ["--strip-all", "-o", tmp, initBinary])
+        strip?.waitUntilExit()
+        if strip?.terminationStatus != 0 {
+            unlink(tmp)
+            try FileManager.default.copyItem(atPath: initBinary, toPath: tmp)
+        }
+        chmod(tmp, 0o755)
+        try FileSystem.check("rename", target) { rename(tmp, target) }
+        return try ELFClosure(root: root).resolve(binaries: ["/sbin/kiln-init"])
+    }
+
+    private func link(tree: String, into root: String, relative: String) throws {
+        for name in try FileSystem.listDirectory(tree + relative) where name != ".complete" {
+            let rel = relative + "/" + name
+            let source = tree + rel, target = root + rel
+            guard let st = FileSystem.lstat(source) else { continue }
+            if FileSystem.isDirectory(st) {
+                if FileSystem.lstat(target) == nil { try FileSystem.check("mkdir", target) { mkdir(target, st.st_mode & 0o7777) } }
+                try link(tree: tree, into: root, relative: rel)
+            } else if FileSystem.lstat(target) == nil {
+                if FileSystem.isSymlink(st) {
+                    let dest = try FileSystem.readLink(source)
+                    try FileSystem.check("symlink", target) { symlink(dest, target) }
+                } else {
+                    try FileSystem.check("link", target) { Glibc.link(source, target) }
+                }
+            }
+        }
+    }
+
+    /// Builds `path` through `fill` in a sibling temporary directory, marks it complete and renames it in.
+    private func publish(_ path: String, _ fill: (String) throws -> Void) throws {
+        let tmp = path + ".tmp-\(getpid())"
+        try FileSystem.removeTree(tmp)
+        try FileSystem.makeDirectories(tmp)
+        do {
+            try fill(tmp)
+            try FileSystem.writeFile(tmp + "/.complete", [], sync: false)
+            try FileSystem.removeTree(path)
+            try FileSystem.check("rename", path) { rename(tmp, path) }
+        } catch {
+            try? FileSystem.removeTree(tmp)
+            throw error
+        }
+    }
+}
+
+/// The kernel package's tree: the vmlinuz, its release and its modules.
+public struct KernelTree: Sendable {
+    public let root: String
+    public let vmlinuz: String
+    public let release: String
+
+    public init(root: String, package: String) throws {
+        self.root = root
+        let boot = (try? FileSystem.listDirectory(root + "/boot")) ?? []
+        guard let image = boot.filter({ $0.hasPrefix("vmlinuz-") }).sorted().last else {
+            throw BuildError.kernel(package: package, reason: "no /boot/vmlinuz-* in the package")
+        }
+        vmlinuz = root + "/boot/" + image
+        release = String(image.dropFirst("vmlinuz-".count))
+    }
+
+    public var modulesDirectory: String { root + "/lib/modules/" + release }
+
+    public func index() throws -> ModuleIndex { try ModuleScanner.scan(modulesDirectory: modulesDirectory) }
+}
+
+/// The initramfs as layers, most stable first, so a config change rebuilds only the last small one.
+struct LayerPlan {
+    var release: String
+    var kernelRoot: String
+    var modules: [ModuleIndex.Module]
+    var libraryRoot: String
+    var libraries: ELFClosure.Result
+    var initBinary: String
+    var files: [ImageFile]
+    var config: [UInt8]
+
+    init(release: String, kernelRoot: String, modules: [ModuleIndex.Module], libraryRoot: String, libraries: ELFClosure.Result,
+         initBinary: String, files: [ImageFile], config: [UInt8]) {
+        self.release = release; self.kernelRoot = kernelRoot; self.modules = modules; self.libraryRoot = libraryRoot
+        self.libraries = libraries; self.initBinary = initBinary; self.files = files; self.config = config
+    }
+
+    func layers() throws -> [ImageLayer] {
+        let base: [CpioEntry] = ["/dev", "/proc", "/sys", "/run", "/tmp", "/etc", "/etc/kiln", "/var", "/var/lib", "/var/lib/kiln",
+                                 "/sbin", "/lib", "/lib/modules"].map { .directory($0) }
+            + [.characterDevice("/dev/console", major: 5, minor: 1), .characterDevice("/dev/null", major: 1, minor: 3, mode: 0o666),
+               .symlink("/init", target: "/sbin/kiln-init")]
+        let moduleDir = "/lib/modules/\(release)/"
+        let moduleEntries: [CpioEntry] = try modules.map { m in
+            if m.imagePath == m.path {
+                return CpioEntry(path: moduleDir + m.imagePath, kind: .regular(.file(kernelRoot + moduleDir + m.path)), mode: 0o644)
+            }
+            return .file(moduleDir + m.imagePath, bytes: try ModuleScanner.loadableBytes(ofFile: kernelRoot + moduleDir + m.path))
+        }
+        let libs = try CpioEntry.staged(root: libraryRoot, paths: libraries.paths.filter { $0 != "/sbin/kiln-init" })
+        let initEntry = try CpioEntry.staged(root: libraryRoot, paths: ["/sbin/kiln-init"])
+        let fileEntries = files.map { CpioEntry.file($0.path, bytes: $0.contents, mode: $0.mode) }
+        return [
+            ImageLayer(name: "base", entries: base),
+            ImageLayer(name: "modules", entries: moduleEntries),
+            ImageLayer(name: "libraries", entries: libs),
+            ImageLayer(name: "init", entries: initEntry),
+            ImageLayer(name: "files", entries: fileEntries),
+            ImageLayer(name: "config", entries: [.file("/etc/kiln/config.json", bytes: config)]),
+        ].filter { !$0.entries.isEmpty }
+    }
+
+    func build(cache: LayerCache, epoch: UInt32, level: Int32) throws -> [CachedLayer] {
+        let built = try layers().map { try cache.build($0, epoch: epoch, level: $0.name == "config" ? 3 : level) }
+        return built
+    }
+}

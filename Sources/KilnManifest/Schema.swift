@@ -1,0 +1,66 @@
+import KilnConfig
+
+/// JSON Schema (draft 2020-12) of an appliance manifest, for editors' completion and validation.
+/// `ManifestSchemaTests` checks every manifest in Appliances/ against it with a real validator.
+public enum ManifestSchema {
+    public static var document: JSONValue {
+        .object([
+            ("$schema", .string("https://json-schema.org/draft/2020-12/schema")),
+            ("$id", .string("kiln/v1/appliance")),
+            ("title", .string("Kiln appliance manifest")),
+            ("type", .string("object")),
+            ("additionalProperties", .bool(false)),
+            ("required", strings(["apiVersion", "name", "base"])),
+            ("properties", .object([
+                ("apiVersion", .object([("const", .string(ManifestLoader.apiVersion))])),
+                ("name", .object([("type", .string("string")), ("pattern", .string("^[a-z][a-z0-9-]{0,62}$"))])),
+                ("base", described("string", "A base image: Images/<base>.yaml")),
+                ("hostname", .object([("type", .string("string"))])),
+                ("interfaces", map(interface, "NICs in PCI order; each matched by MAC or position")),
+                ("bridges", map(object(["members": array(ifname), "addresses": array(cidr)], required: ["members"]), "Linux bridges")),
+                ("routes", array(object(["to": described("string", "default, default6 or a prefix"), "via": ip,
+                                         "dev": ifname, "metric": integer(0, 4_294_967_295)], required: ["to"]))),
+                ("sysctl", .object([("type", .string("object")), ("additionalProperties", .object([("type", strings(["string", "integer"]))]))])),
+                ("packages", array(described("string", "a Debian package name"))),
+                ("modules", array(described("string", "a kernel module name"))),
+                ("files", array(object(["path": .object([("type", .string("string")), ("pattern", .string("^/"))]),
+                                        "content": .object([("type", .string("string"))]), "source": .object([("type", .string("string"))]),
+                                        "mode": .object([("type", .string("string")), ("pattern", .string("^[0-7]{3,4}$"))])],
+                                       required: ["path"]))),
+                ("services", map(object(["run": array(.object([("type", .string("string"))])),
+                                         "env": .object([("type", .string("object"))]),
+                                         "restart": .object([("enum", strings(["always", "on-failure", "never"]))])], required: ["run"]),
+                                 "supervised processes")),
+                ("tuntap", map(object(["mode": .object([("enum", strings(["tun", "tap"]))]), "addresses": array(cidr)], required: ["mode"]),
+                               "TUN/TAP devices owned by the runtime")),
+                ("router", object(["forwarding": .object([("type", .string("boolean"))]), "masquerade": array(ifname)], required: [])),
+            ])),
+        ])
+    }
+
+    static let cidr = described("string", "address/prefix, e.g. 10.0.0.1/24")
+    static let ip = described("string", "an IPv4 or IPv6 address")
+    static let ifname = .object([("type", .string("string")), ("maxLength", .int(15))]) as JSONValue
+    static var interface: JSONValue {
+        object(["mac": .object([("type", .string("string")), ("pattern", .string("^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"))]),
+                "pci": integer(0, 31), "addresses": array(cidr), "mtu": integer(68, 65535),
+                "vlans": .object([("type", .string("object")),
+                                  ("propertyNames", .object([("pattern", .string("^[0-9]{1,4}$"))])),
+                                  ("additionalProperties", object(["addresses": array(cidr), "mtu": integer(68, 65535)], required: []))])],
+               required: [])
+    }
+
+    static func strings(_ s: [String]) -> JSONValue { .array(s.map { .string($0) }) }
+    static func described(_ type: String, _ text: String) -> JSONValue { .object([("type", .string(type)), ("description", .string(text))]) }
+    static func integer(_ min: Int64, _ max: Int64) -> JSONValue {
+        .object([("type", .string("integer")), ("minimum", .int(min)), ("maximum", .int(max))])
+    }
+    static func array(_ items: JSONValue) -> JSONValue { .object([("type", .string("array")), ("items", items)]) }
+    static func map(_ value: JSONValue, _ text: String) -> JSONValue {
+        .object([("type", .string("object")), ("description", .string(text)), ("additionalProperties", value)])
+    }
+    static func object(_ properties: KeyValuePairs<String, JSONValue>, required: [String]) -> JSONValue {
+        .object([("type", .string("object")), ("additionalProperties", .bool(false)),
+                 ("properties", .object(properties.map { ($0.key, $0.value) })), ("required", strings(required))])
+    }
+}

@@ -1,0 +1,138 @@
+import Glibc
+
+/// How a child ended, decoded from a wait(2) status.
+public enum TerminationStatus: Equatable, Sendable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    /// Decodes a raw wait status (WIFEXITED / WTERMSIG). Stopped children are not reported (no WUNTRACED).
+    public init(waitStatus status: Int32) {
+        let signal = status & 0x7f
+        self = signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
+    }
+
+    /// True for `exited(0)`.
+    public var isSuccess: Bool { self == .exited(0) }
+
+    public var description: String {
+        switch self {
+        case .exited(let code): "exited with status \(code)"
+        case .signaled(let signal): "killed by signal \(signal)"
+        }
+    }
+}
+
+/// Starting and reaping child processes with posix_spawn(2) and waitpid(2).
+///
+/// The caller owns the returned pid: a supervisor waits for it (or reaps it in `reapAll`) and kills it by pid.
+public enum ChildProcess {
+    /// Starts `arguments[0]` (searched in PATH when it has no slash) and returns its pid.
+    ///
+    /// The child gets `stdin`/`stdout`/`stderr` dup'ed onto 0/1/2 (nil: inherit), an empty signal mask and
+    /// default signal dispositions (a PID 1 blocks and ignores signals that its children must not inherit),
+    /// and with `newSession` its own session and process group (setsid), so it can be signalled as a group.
+    /// `processGroup` instead puts it in a process group (0: a new one led by the child; N: join group N).
+    public static func spawn(
+        _ arguments: [String], environment: [String]? = nil,
+        stdin: Int32? = nil, stdout: Int32? = nil, stderr: Int32? = nil,
+        newSession: Bool = false, processGroup: pid_t? = nil
+    ) throws(Errno) -> pid_t {
+        guard let program = arguments.first else { throw Errno(EINVAL, operation: "spawn", subject: "(empty argv)") }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (source, target) in [(stdin, Int32(0)), (stdout, 1), (stderr, 2)] {
+            if let source { posix_spawn_file_actions_adddup2(&actions, source, target) }
+        }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        if let processGroup { posix_spawnattr_setpgroup(&attributes, processGroup) }
+        // POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK, POSIX_SPAWN_SETPGROUP, and POSIX_SPAWN_SETSID (a GNU
+        // flag Swift does not import).
+        let flags: Int32 = 0x04 | 0x08 | (processGroup != nil ? 0x02 : 0) | (newSession ? 0x80 : 0)
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+
+        let argv = CStringArray(arguments)
+        let envp = environment.map(CStringArray.init)
+        var pid: pid_t = 0
+        let result = argv.withPointers { argvPointer in
+            func run(_ envPointer: UnsafePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+                program.contains("/")
+                    ? posix_spawn(&pid, program, &actions, &attributes, argvPointer, envPointer)
+                    : posix_spawnp(&pid, program, &actions, &attributes, argvPointer, envPointer)
+            }
+            if let envp { return envp.withPointers { run($0) } }
+            return run(environ)
+        }
+        if result != 0 { throw Errno(result, operation: "spawn", subject: program) }
+        return pid
+    }
+
+    /// Waits for one child to end (blocking; EINTR retried).
+    public static func wait(_ pid: pid_t) throws(Errno) -> TerminationStatus {
+        var status: Int32 = 0
+        try systemCall("waitpid", "\(pid)") { waitpid(pid, &status, 0) }
+        return TerminationStatus(waitStatus: status)
+    }
+
+    /// Checks one child without blocking: nil while it still runs.
+    public static func tryWait(_ pid: pid_t) throws(Errno) -> TerminationStatus? {
+        var status: Int32 = 0
+        let result = try systemCall("waitpid", "\(pid)") { waitpid(pid, &status, WNOHANG) }
+        return result == 0 ? nil : TerminationStatus(waitStatus: status)
+    }
+
+    /// Reaps every child that has ended, without blocking (`wait4(-1, WNOHANG)` in a loop), as PID 1 must on
+    /// each SIGCHLD: one signal may stand for several exits. Returns what was reaped, in order.
+    /// `processGroup` limits it to the children in that group (waitpid(-pgid)).
+    public static func reapAll(processGroup: pid_t? = nil) -> [(pid: pid_t, status: TerminationStatus)] {
+        var reaped: [(pid: pid_t, status: TerminationStatus)] = []
+        let target = processGroup.map { -$0 } ?? -1
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(target, &status, WNOHANG)
+            if pid > 0 {
+                reaped.append((pid, TerminationStatus(waitStatus: status)))
+            } else if pid == -1 && errno == EINTR {
+                continue
+            } else {
+                return reaped  // 0: children still running; -1/ECHILD: none left
+            }
+        }
+    }
+
+    /// kill(2): sends `signal` to `pid` (a negative pid addresses a process group).
+    public static func signal(_ pid: pid_t, _ signal: Int32) throws(Errno) {
+        try systemCall("kill", "\(pid)") { kill(pid, signal) }
+    }
+}
+
+/// A NULL-terminated `char *[]` built from Swift strings, freed at deinit.
+final class CStringArray {
+    private var pointers: [UnsafeMutablePointer<CChar>?]
+
+    init(_ strings: [String]) {
+        pointers = strings.map { strdup($0) } + [nil]
+    }
+
+    deinit {
+        for pointer in pointers { free(pointer) }
+    }
+
+    /// Calls `body` with the `char *const[]`; the array always holds the NULL, so its base address exists.
+    func withPointers(_ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Int32) -> Int32 {
+        pointers.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return EINVAL }
+            return body(base)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import KilnConfig
+import KilnManifest
+
+/// `Appliances/<name>.topology.yaml`: VMs, test hosts (network namespaces on the build host), the links
+/// between them, and the checks to run across the whole.
+public struct Topology: Decodable, Sendable {
+    public var apiVersion: String
+    public var name: String
+    public var vms: OrderedMap<VMSpec>
+    public var hosts: OrderedMap<HostSpec>?
+    public var links: [LinkSpec]
+    public var checks: [CheckSpec]
+
+    /// An appliance under test: a manifest to build, or an already built output directory.
+    public struct VMSpec: Decodable, Sendable {
+        public var appliance: String?
+        public var image: String?
+        public var memory: Int?
+    }
+
+    /// A test host: a network namespace with addresses, routes and optional background commands (servers).
+    public struct HostSpec: Decodable, Sendable {
+        public var addresses: [CIDR]?
+        public var routes: [RouteSpec]?
+        /// Shell commands started in the background once the topology is up, stopped at teardown.
+        public var run: [String]?
+    }
+
+    /// Two ends: `host`, or `vm.nic`. `vlan` makes the host end an access port in that VLAN of a trunk.
+    public struct LinkSpec: Decodable, Sendable {
+        public var a: String
+        public var b: String
+        public var vlan: Int?
+
+        enum CodingKeys: String, CodingKey { case a, b, vlan }
+
+        public init(from decoder: Decoder) throws {
+            // `[a, b]` or `[a, b, {vlan: 10}]` or `{a:, b:, vlan:}`.
+            if var list = try? decoder.unkeyedContainer() {
+                a = try list.decode(String.self)
+                b = try list.decode(String.self)
+                if !list.isAtEnd {
+                    let options = try list.decode(LinkOptions.self)
+                    vlan = options.vlan
+                }
+                if !list.isAtEnd { throw DecodingError.dataCorruptedError(in: list, debugDescription: "a link has two ends and optional {vlan: N}") }
+            } else {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                a = try c.decode(String.self, forKey: .a)
+                b = try c.decode(String.self, forKey: .b)
+                vlan = try c.decodeIfPresent(Int.self, forKey: .vlan)
+            }
+        }
+    }
+
+    struct LinkOptions: Decodable { var vlan: Int? }
+
+    /// One check, run on a host (`on: client`) or against a VM's console (`on: r1`, `event: ready`).
+    public struct CheckSpec: Decodable, Sendable {
+        public var name: String?
+        public var on: String
+        public var ping: IPAddress?
+        public var tcp: String?
+        public var udp: String?
+        public var run: String?
+        public var event: String?
+        public var expect: Expectation?
+        /// For `run`: a substring the output must contain.
+        public var output: String?
+        public var timeout: Double?
+    }
+
+    public enum Expectation: String, Decodable, Sendable {
+        case ok, fail, refused, timeout
+    }
+}
+
+/// Loads and validates a topology; paths in it are relative to the file.
+public enum TopologyLoader {
+    public static func load(_ path: String) throws -> (Topology, Locator) {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ManifestError(location: .init(file: path, line: 1, column: 1), path: "<root>", message: "cannot read the file")
+        }
+        let (topology, locator) = try ManifestDecoder(file: path).decodeLocated(Topology.self, from: text)
+        var problems: [ManifestError] = []
+        func key(_ s: String) -> CodingKey { Int(s).map { AnyCodingKey(intValue: $0) } ?? AnyCodingKey(stringValue: s) }
+        func fail(_ keys: [String], _ message: String) { problems.append(locator.error(keys.map(key), message)) }
+        let vmNames = Set(topology.vms.keys), hostNames = Set(topology.hosts?.keys ?? [])
+        if topology.apiVersion != ManifestLoader.apiVersion { fail(["apiVersion"], "unsupported apiVersion '\(topology.apiVersion)'") }
+        for (name, vm) in topology.vms.entries where (vm.appliance == nil) == (vm.image == nil) {
+            fail(["vms", name], "a VM needs exactly one of 'appliance' (a manifest) or 'image' (a built output directory)")
+        }
+        for name in hostNames where vmNames.contains(name) { fail(["hosts", name], "'\(name)' is both a VM and a host") }
+        for name in hostNames.union(vmNames) where name.count > 8 || !name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }) {
+            fail([hostNames.contains(name) ? "hosts" : "vms", name], "'\(name)' must be 1-8 characters of a-z and 0-9 (it names namespaces and TAPs)")
+        }
+        for (i, link) in topology.links.enumerated() {
+            for end in [link.a, link.b] {
+                let parts = end.split(separator: ".", maxSplits: 1).map(String.init)
+                if parts.count == 2 ? !vmNames.contains(parts[0]) : !hostNames.contains(end) {
+                    let hint = suggestion(for: end, among: hostNames.union(vmNames)).map { " (did you mean '\($0)'?)" } ?? ""
+                    fail(["links", "\(i)"], "link end '\(end)' is neither a host nor a VM NIC (vm.nic)\(hint)")
+                }
+            }
+            if let v = link.vlan, !(1...4094).contains(v) { fail(["links", "\(i)"], "VLAN \(v) is outside 1-4094") }
+        }
+        for (i, check) in topology.checks.enumerated() {
+            let kinds = [check.ping != nil, check.tcp != nil, check.udp != nil, check.run != nil, check.event != nil].filter { $0 }.count
+            if kinds != 1 { fail(["checks", "\(i)"], "a check needs exactly one of ping, tcp, udp, run or event") }
+            if !hostNames.contains(check.on) && !vmNames.contains(check.on) { fail(["checks", "\(i)", "on"], "'\(check.on)' is not a host or VM") }
+            if check.event != nil && !vmNames.contains(check.on) { fail(["checks", "\(i)", "on"], "event checks run on a VM") }
+            if check.event == nil && !hostNames.contains(check.on) { fail(["checks", "\(i)", "on"], "network checks run on a host") }
+            for target in [check.tcp, check.udp].compactMap({ $0 }) where Endpoint(target) == nil {
+                fail(["checks", "\(i)"], "'\(target)' is not address:port")
+            }
+        }
+        guard problems.isEmpty else { throw ManifestErrors(errors: problems) }
+        return (topology, locator)
+    }
+}
+
+/// `10.0.0.1:80` or `[2001:db8::1]:80`.
+public struct Endpoint: Sendable, Equatable {
+    public var address: IPAddress
+    public var port: UInt16
+    public init?(_ text: String) {
+        let host: Substring, port: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(after: close)...].dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]; port = text[text.index(after: colon)...]
+        }
+        guard let a = try? IPAddress(String(host)), let p = UInt16(port), p > 0 else { return nil }
+        address = a; self.port = p
+    }
+}

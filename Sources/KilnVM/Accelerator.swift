@@ -1,0 +1,44 @@
+/// How QEMU runs guest code.
+public enum Accelerator: String, Sendable, Codable, CaseIterable {
+    /// Hardware virtualisation through /dev/kvm, with the host's CPU model.
+    case kvm
+    /// QEMU's software emulator, `-cpu max` (which also gives the guest RDRAND, so the kernel does not stall
+    /// waiting for entropy).
+    case tcg
+
+    /// `-accel … -cpu …`.
+    public var qemuArguments: [String] {
+        switch self {
+        case .kvm: return ["-accel", "kvm", "-cpu", "host"]
+        case .tcg: return ["-accel", "tcg", "-cpu", "max"]
+        }
+    }
+
+    /// A sensible `KILN_TIMEOUT_SCALE` when none is set: TCG runs the guest several times slower.
+    public var suggestedTimeoutScale: Double { self == .kvm ? 1 : 3 }
+}
+
+/// What the user asked for (`--accel auto|kvm|tcg`).
+public enum AcceleratorRequest: String, Sendable, Codable, CaseIterable {
+    /// Probe KVM (verdict cached per host), fall back to TCG.
+    case auto
+    /// Use KVM without probing.
+    case kvm
+    /// Use TCG without probing.
+    case tcg
+}
+
+/// A cached or fresh probe verdict and why it was reached.
+public struct AcceleratorVerdict: Sendable, Equatable, Codable {
+    public var accelerator: Accelerator
+    /// Why: "kernel printed its first line after 0.4 s", "QEMU killed by signal 6: …", "/dev/kvm: Permission denied".
+    public var reason: String
+    /// True when it came from the cache file rather than a boot just now.
+    public var cached: Bool
+
+    public init(accelerator: Accelerator, reason: String, cached: Bool = false) {
+        self.accelerator = accelerator
+        self.reason = reason
+        self.cached = cached
+    }
+}

@@ -1,0 +1,74 @@
+import CKilnShims
+import Glibc
+import KilnConfig
+import KilnSystem
+
+/// PID 1's loop after boot: child exits (signalfd), service output, console commands and restart timers.
+struct EventLoop {
+    let supervisor: Supervisor
+
+    /// Returns when a power-off was requested (console `poweroff`, SIGTERM, SIGINT from ctrl-alt-del, SIGUSR2).
+    func run() {
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for s in [SIGCHLD, SIGTERM, SIGINT, SIGUSR2, SIGPWR] { sigaddset(&mask, s) }
+        sigprocmask(SIG_BLOCK, &mask, nil)
+        let sfd = kiln_signalfd(&mask, 1)
+        _ = fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK)
+        var console: [UInt8] = []
+        supervisor.reap()
+
+        while true {
+            var fds = [pollfd(fd: sfd, events: Int16(POLLIN), revents: 0), pollfd(fd: 0, events: Int16(POLLIN), revents: 0)]
+            fds += supervisor.outputs.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let n = poll(&fds, nfds_t(fds.count), supervisor.nextTimeout())
+            if n < 0 && errno != EINTR { usleep(100_000) }
+            supervisor.restartDue()
+            if fds[0].revents != 0 {
+                // struct signalfd_siginfo is 128 bytes; its first field is the signal number.
+                var info = [UInt8](repeating: 0, count: 128)
+                while info.withUnsafeMutableBytes({ read(sfd, $0.baseAddress, 128) }) == 128 {
+                    let signo = info.withUnsafeBytes { $0.load(as: UInt32.self) }
+                    if signo == UInt32(SIGCHLD) { supervisor.reap() } else { return }
+                }
+            }
+            if fds[1].revents & Int16(POLLIN) != 0 {
+                var buf = [UInt8](repeating: 0, count: 512)
+                let got = buf.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+                if got > 0 { console += buf[0..<got] }
+                while let nl = console.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) {
+                    let command = String(decoding: console[..<nl], as: UTF8.self).trimmingSpaces
+                    console.removeSubrange(...nl)
+                    if handle(command) { return }
+                }
+                if console.count > 4096 { console = [] }
+            }
+            for p in fds.dropFirst(2) where p.revents != 0 { supervisor.drain(p.fd) }
+        }
+    }
+
+    /// Console commands; returns true when the box should power off.
+    func handle(_ command: String) -> Bool {
+        switch command {
+        case "": return false
+        case "poweroff", "kiln poweroff": return true
+        case "status", "kiln status":
+            for s in supervisor.services {
+                Events.emit("status", [("service", .string(s.spec.name)), ("running", .bool(s.running)), ("restarts", .int(Int64(s.restarts)))])
+            }
+            return false
+        default:
+            Events.log("unknown console command '\(command)' (try: status, poweroff)")
+            return false
+        }
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

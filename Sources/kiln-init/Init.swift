@@ -1,0 +1,100 @@
+import CKilnShims
+import Glibc
+import KilnConfig
+import KilnSystem
+
+/// PID 1: brings the appliance up in a fixed order, then supervises services and answers console commands.
+enum Init {
+    static func boot() -> Never {
+        Events.emit("init", [("uptime-ms", Events.uptimeMilliseconds().map { .double(($0 * 10).rounded() / 10) } ?? .null)])
+        var sequence = BootSequence()
+
+        _ = sequence.run("mount") {
+            try mountEarly()
+            return []
+        }
+
+        var config: GuestConfig?
+        _ = sequence.run("config") {
+            let bytes = try FileSystem.readFile(GuestConfig.path)
+            let c = try KilnJSON.decode(GuestConfig.self, from: bytes)
+            guard c.version == GuestConfig.currentVersion else {
+                throw PhaseFailure(phase: "config", message: "config version \(c.version), this kiln-init reads \(GuestConfig.currentVersion)")
+            }
+            config = c
+            try? Kernel.setHostname(c.hostname)
+            return [("name", .string(c.name))]
+        }
+        guard let config else { return idle(sequence: sequence, supervisor: Supervisor([])) }
+
+        _ = sequence.run("modules") {
+            let loaded = try Modules.load(config.modules, release: config.kernelRelease)
+            return [("count", .int(Int64(loaded)))]
+        }
+
+        // The default-drop ruleset goes in before any NIC is up; if it cannot, no NIC comes up at all.
+        var closed = true
+        if let firewall = config.firewall {
+            closed = sequence.run("firewall-bootstrap") { try FirewallRuntime.apply(firewall.bootstrap); return [] }
+        }
+
+        if closed {
+            _ = sequence.run("links") { try Network.links(config) }
+            _ = sequence.run("network") { try Network.configure(config) }
+        }
+        var tunnels: [TunDevice] = []
+        _ = sequence.run("tuntap") {
+            tunnels = try Network.tuntap(config)
+            return [("count", .int(Int64(tunnels.count)))]
+        }
+        if let firewall = config.firewall, closed {
+            if !sequence.run("firewall", { try FirewallRuntime.apply(firewall.ruleset); return [] }) {
+                Events.emit("firewall-failed", [("error", .string(sequence.failures.last?.message ?? "")), ("state", .string("default-drop"))])
+            }
+        }
+        let supervisor = Supervisor(config.services)
+        _ = sequence.run("services") {
+            try supervisor.startAll()
+            return [("count", .int(Int64(config.services.count)))]
+        }
+        return idle(sequence: sequence, supervisor: supervisor, keep: tunnels)
+    }
+
+    static func mountEarly() throws {
+        // /proc and /dev were mounted by the CKilnShims constructor before the Swift runtime started.
+        if kiln_early_mounts_done() == 0 {
+            try FileSystem.makeDirectory("/proc")
+            try Kernel.mount(source: "proc", target: "/proc", fstype: "proc")
+            try FileSystem.makeDirectory("/dev")
+            try Kernel.mount(source: "devtmpfs", target: "/dev", fstype: "devtmpfs")
+        }
+        for (source, target, type) in [("sysfs", "/sys", "sysfs"), ("tmpfs", "/run", "tmpfs"), ("tmpfs", "/tmp", "tmpfs"),
+                                       ("devpts", "/dev/pts", "devpts")] {
+            try FileSystem.makeDirectory(target)
+            try Kernel.mount(source: source, target: target, fstype: type)
+        }
+        try? FileSystem.makeDirectory("/var/lib/kiln")
+    }
+
+    /// Reports the verdict, then serves the event loop forever.
+    static func idle(sequence: BootSequence, supervisor: Supervisor, keep tunnels: [TunDevice] = []) -> Never {
+        if sequence.failures.isEmpty {
+            Events.emit("ready", [("uptime-ms", Events.uptimeMilliseconds().map { .double(($0 * 10).rounded() / 10) } ?? .null)])
+        } else {
+            Events.emit("failed", [("phases", .array(sequence.failures.map { .string($0.phase) })),
+                                   ("error", .string(sequence.failures.first?.description ?? ""))])
+        }
+        EventLoop(supervisor: supervisor).run()
+        withExtendedLifetime(tunnels) {}
+        shutdown(supervisor: supervisor, reboot: false)
+    }
+
+    static func shutdown(supervisor: Supervisor, reboot: Bool) -> Never {
+        Events.emit("shutdown", [("action", .string(reboot ? "reboot" : "poweroff"))])
+        supervisor.stopAll()
+        Kernel.sync()
+        _ = kiln_reboot(reboot ? 1 : 0)
+        // reboot(2) does not return on success; if it did, there is nothing left to do but wait.
+        while true { pause() }
+    }
+}

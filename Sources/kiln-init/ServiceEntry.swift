@@ -1,0 +1,32 @@
+import Glibc
+
+/// `kiln-init service NAME ARGS…`: Kiln's own data-plane services, run under the supervisor.
+enum ServiceEntry {
+    /// Kiln's built-in services by name.
+    static func entry(_ name: String) -> (([String]) -> Int32)? {
+        switch name {
+        default: return nil
+        }
+    }
+    static let names: [String] = []
+
+    static func run(_ arguments: [String]) -> Int32 {
+        guard let name = arguments.first else {
+            FileHandleless.stderr("usage: kiln-init service NAME [ARGS…]; services: \(names.joined(separator: ", "))\n")
+            return 2
+        }
+        guard let entry = entry(name) else {
+            FileHandleless.stderr("kiln-init: unknown service '\(name)'; services: \(names.joined(separator: ", "))\n")
+            return 2
+        }
+        return entry(Array(arguments.dropFirst()))
+    }
+}
+
+/// Writes to stderr without Foundation.
+enum FileHandleless {
+    static func stderr(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    }
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import KilnImage
+import KilnVM
+import Logging
+
+struct Boot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Boot a built appliance in QEMU and wait until it reports READY.",
+        discussion: """
+        Starts QEMU with the image's virtio NICs (not connected to anything), KVM when a probe shows it works and
+        TCG otherwise, and watches the serial console. Exits 0 when READY arrives (then powers the guest off,
+        unless --keep), 1 with the failed phase and the console tail when it does not.
+        """)
+
+    @Argument(help: "A build output directory (out/<name>) or a manifest, which is built first.")
+    var target: String
+
+    @Option(name: .long, help: "auto, kvm or tcg.")
+    var accel: AcceleratorRequest = .auto
+
+    @Option(name: .long, help: "Seconds to wait for READY (multiplied by KILN_TIMEOUT_SCALE).")
+    var timeout: Double = 60
+
+    @Flag(name: .long, help: "Echo the guest console while booting.")
+    var console = false
+
+    @Flag(name: .long, help: "Keep the VM running after READY until Ctrl-C (console on stdin/stdout).")
+    var keep = false
+
+    @OptionGroup var flags: BuildFlags
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let logger = Log.setUp(verbose: global.verbose)
+        var directory = target
+        if target.hasSuffix(".yaml") {
+            let info = try BuildRunner.run(flags.options(for: target), logger: logger, json: global.json)
+            directory = flags.out + "/" + info.name
+        }
+        let info: BuildInfo
+        do { info = try BuildInfo.read(directory: directory) } catch { throw CLIErrors.fail("\(error)", code: 2) }
+        let kernel = directory + "/vmlinuz"
+        let verdict = AcceleratorProbe(kernel: kernel, logger: logger).resolve(accel)
+        var command = QEMUCommand(kernel: kernel, initrd: directory + "/initramfs.cpio.zst", append: info.cmdline,
+                                  accelerator: verdict.accelerator,
+                                  nics: info.nics.enumerated().map { i, nic in
+                                      NIC(id: nic.name.replacingOccurrences(of: ".", with: "_"),
+                                          mac: nic.mac ?? String(format: "52:54:00:6b:00:%02x", i + 1), backend: .unconnected)
+                                  })
+        command.qmpSocket = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-qmp-\(getpid()).sock").path
+        let echo = console || keep
+        let vm = VirtualMachine(name: info.name, command: command, logger: logger, onConsole: { signal in
+            if echo, case let .line(line) = signal { FileHandle.standardError.write(Data((line.text + "\n").utf8)) }
+        })
+        FileHandle.standardError.write(Data("booting \(info.name) with \(verdict.accelerator.rawValue) (\(verdict.reason))\n".utf8))
+        do { try vm.start() } catch { throw CLIErrors.fail("\(error)", code: 3) }
+        let report: BootReport
+        do { report = try vm.waitForReady(timeout: timeout) } catch {
+            vm.stop()
+            if case let .bootFailed(r) = error { print(BootSummary.text(r)) } else { print("\(error)") }
+            throw ExitCode(1)
+        }
+        print(global.json ? BootSummary.json(report) : BootSummary.text(report))
+        if keep {
+            FileHandle.standardError.write(Data("READY; Ctrl-C or `poweroff` on the console to stop\n".utf8))
+            while vm.termination == nil {
+                if let line = readLine() { try? vm.sendConsoleLine(line) } else { break }
+            }
+        }
+        let end = vm.shutdown()
+        if !global.json { print("powered off: \(end.map { "\($0)" } ?? "stopped")") }
+    }
+}
+
+/// Renders a boot report for people or machines.
+enum BootSummary {
+    static func text(_ r: BootReport) -> String {
+        let verdict: String
+        switch r.outcome {
+        case .ready: verdict = "READY"
+        case let .phaseFailed(phase, error): verdict = "FAILED in phase \(phase): \(error)"
+        case let .kernelPanic(message): verdict = "KERNEL PANIC: \(message)"
+        case let .exited(status, stderr): verdict = "QEMU exited (\(status)) before READY: \(stderr)"
+        case let .timedOut(seconds): verdict = "no READY within \(Int(seconds))s"
+        }
+        var out = "\(r.vm) [\(r.accelerator)]: \(verdict)\n"
+        out += "  timeline: " + r.milestones.map { "\($0.name) \(String(format: "%.2f", $0.seconds))s" }.joined(separator: " → ")
+        if let initTime = r.milestones.first(where: { $0.name == BootMilestone.initStarted })?.seconds,
+           let ready = r.seconds(BootMilestone.ready) {
+            out += "\n  kiln-init /init → READY: \(String(format: "%.0f", (ready - initTime) * 1000)) ms"
+        }
+        if r.outcome != .ready {
+            out += "\n  console (last \(min(30, r.consoleTail.count)) lines):\n" + r.consoleTail.suffix(30).map { "    | \($0.text)" }.joined(separator: "\n")
+        }
+        return out
+    }
+
+    static func json(_ r: BootReport) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return (try? e.encode(r)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}
+
+extension AcceleratorRequest: ExpressibleByArgument {}
