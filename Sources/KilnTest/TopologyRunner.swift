@@ -1,0 +1,158 @@
+import Foundation
+import KilnConfig
+import KilnVM
+import Logging
+
+/// A built appliance ready to boot: where its artifacts are and what NICs it expects.
+public struct BootableImage: Sendable {
+    public var directory: String
+    public var kernel: String
+    public var initrd: String
+    public var cmdline: String
+    /// NIC names and MACs in the appliance's interface (PCI) order.
+    public var nics: [(name: String, mac: String?)]
+    public var artifacts: [String: String]
+    public init(directory: String, kernel: String, initrd: String, cmdline: String, nics: [(name: String, mac: String?)], artifacts: [String: String]) {
+        self.directory = directory; self.kernel = kernel; self.initrd = initrd; self.cmdline = cmdline; self.nics = nics; self.artifacts = artifacts
+    }
+}
+
+/// Runs a topology: network up, VMs booted in parallel, host servers started, checks run, everything torn
+/// down whatever happens — success, failure, an error, or Ctrl-C (the CLI calls `abort()` from its signal handler).
+public final class TopologyRunner: @unchecked Sendable {
+    public let topology: Topology
+    public let path: String
+    public let accelerator: Accelerator
+    public let timeoutScale: TimeoutScale
+    public let logger: Logger
+    private let fabric = Fabric()
+    private var vms: [String: VirtualMachine] = [:]
+    private var background: [ManagedProcess] = []
+    private let lock = NSLock()
+
+    public init(topology: Topology, path: String, accelerator: Accelerator, timeoutScale: TimeoutScale = .fromEnvironment(), logger: Logger) {
+        self.topology = topology; self.path = path; self.accelerator = accelerator; self.timeoutScale = timeoutScale; self.logger = logger
+    }
+
+    /// Boots, checks, tears down. `images` maps each VM name to its built image.
+    public func run(images: [String: BootableImage], bootTimeout: Double = 60) -> TestReport {
+        let started = Date()
+        defer { tearDown() }
+        var results: [VMResult] = []
+        var checks: [CheckResult] = []
+        do {
+            Fabric.removeStale()
+            try fabric.setUp(topology, nics: images.mapValues { $0.nics.map(\.name) })
+            results = bootAll(images: images, timeout: bootTimeout)
+            if results.allSatisfy(\.ready) {
+                try startBackground()
+                let runner = CheckRunner(fabric: fabric, timeoutScale: timeoutScale.factor)
+                for check in topology.checks {
+                    if let event = check.event {
+                        checks.append(eventCheck(check, event: event))
+                    } else {
+                        checks.append(runner.run(check))
+                    }
+                    logger.info("\(checks.last?.passed == true ? "PASS" : "FAIL") \(checks.last?.name ?? "")")
+                }
+            }
+        } catch {
+            checks.append(CheckResult(name: "set up topology", passed: false, detail: "\(error)", seconds: Date().timeIntervalSince(started)))
+        }
+        return TestReport(topology: topology.name, vms: results, checks: checks, seconds: Date().timeIntervalSince(started))
+    }
+
+    private func bootAll(images: [String: BootableImage], timeout: Double) -> [VMResult] {
+        let entries = topology.vms.entries
+        let results = ResultSlots(count: entries.count)
+        let group = DispatchGroup()
+        for (i, (name, spec)) in entries.enumerated() {
+            guard let image = images[name] else {
+                results.set(i, VMResult(name: name, image: "", artifacts: [:], accelerator: accelerator.rawValue, ready: false, milestones: [],
+                                      failedPhase: "build", error: "no image", consoleTail: []))
+                continue
+            }
+            let nics = image.nics.enumerated().map { j, nic in
+                NIC(id: "n\(j)", mac: nic.mac ?? String(format: "52:54:00:%02x:%02x:%02x", 0x6b, i, j + 1),
+                    backend: fabric.taps["\(name).\(nic.name)"].map { .tap(ifname: $0) } ?? .unconnected)
+            }
+            var command = QEMUCommand(kernel: image.kernel, initrd: image.initrd, append: image.cmdline,
+                                      memoryMiB: spec.memory ?? 256, accelerator: accelerator, nics: nics)
+            command.name = name
+            command.qmpSocket = NSTemporaryDirectory() + "kiln-\(getpid())-\(name).qmp"
+            let vm = VirtualMachine(name: name, command: command, networkNamespace: fabric.fabricNamespace,
+                                    timeoutScale: timeoutScale, logger: logger)
+            lock.withLock { vms[name] = vm }
+            group.enter()
+            DispatchQueue.global().async {
+                let result = TopologyRunner.boot(vm, name: name, image: image, timeout: timeout, accelerator: self.accelerator.rawValue)
+                results.set(i, result)
+                group.leave()
+            }
+        }
+        group.wait()
+        return results.values
+    }
+
+    static func boot(_ vm: VirtualMachine, name: String, image: BootableImage, timeout: Double, accelerator: String) -> VMResult {
+        func result(_ report: BootReport?, error: String?, phase: String?) -> VMResult {
+            VMResult(name: name, image: image.directory, artifacts: image.artifacts, accelerator: accelerator,
+                     ready: report?.isReady ?? false,
+                     milestones: report?.milestones.map { .init(name: $0.name, seconds: $0.seconds) } ?? [],
+                     failedPhase: phase, error: error, consoleTail: report?.consoleTail.suffix(40).map(\.text) ?? [])
+        }
+        do {
+            try vm.start()
+            return result(try vm.waitForReady(timeout: timeout), error: nil, phase: nil)
+        } catch let VMError.bootFailed(report) {
+            switch report.outcome {
+            case let .phaseFailed(phase, error): return result(report, error: error, phase: phase)
+            case let .kernelPanic(message): return result(report, error: message, phase: "kernel")
+            case let .exited(status, stderr): return result(report, error: "QEMU exited \(status): \(stderr)", phase: "qemu")
+            case let .timedOut(seconds): return result(report, error: "no READY within \(Int(seconds))s", phase: report.milestones.last?.name ?? "boot")
+            case .ready: return result(report, error: nil, phase: nil)
+            }
+        } catch {
+            return result(nil, error: "\(error)", phase: "qemu")
+        }
+    }
+
+    private func eventCheck(_ check: Topology.CheckSpec, event: String) -> CheckResult {
+        let seen = lock.withLock { vms[check.on] }?.console?.events.contains { $0.name == event } ?? false
+        let expectSeen = (check.expect ?? .ok) == .ok
+        return CheckResult(name: CheckRunner.name(of: check), passed: seen == expectSeen,
+                           detail: seen ? "event '\(event)' seen on the console" : "event '\(event)' not seen", seconds: 0)
+    }
+
+    private func startBackground() throws {
+        for (host, spec) in topology.hosts?.entries ?? [] {
+            for command in spec.run ?? [] {
+                // Its own session and process group, so teardown ends everything the command started.
+                let p = try ManagedProcess(["sh", "-c", command], networkNamespace: fabric.namespace(ofHost: host))
+                lock.withLock { background.append(p) }
+            }
+        }
+        if !(topology.hosts?.entries.allSatisfy { ($0.value.run ?? []).isEmpty } ?? true) { usleep(300_000) }
+    }
+
+    /// Stops QEMU and background commands, then deletes every namespace. Safe to call more than once and
+    /// from a signal handler's thread.
+    public func tearDown() {
+        let (machines, procs) = lock.withLock { () -> ([VirtualMachine], [ManagedProcess]) in
+            defer { vms = [:]; background = [] }
+            return (Array(vms.values), background)
+        }
+        for p in procs { p.close(grace: 0.5) }
+        for vm in machines { vm.stop(grace: 1) }
+        fabric.tearDown()
+    }
+}
+
+/// Results filled in by parallel boots.
+final class ResultSlots: @unchecked Sendable {
+    private var slots: [VMResult?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: VMResult) { lock.withLock { slots[i] = r } }
+    var values: [VMResult] { lock.withLock { slots.compactMap { $0 } } }
+}
