@@ -68,6 +68,8 @@ let package = Package(
         .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall"]),
         .testTarget(name: "KilnVMTests", dependencies: ["KilnVM"]),
         .testTarget(name: "KilnDHCPTests", dependencies: ["KilnDHCP"]),
+        // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
+        .testTarget(name: "KilnIntegrationTests"),
         .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem"]),
     ]
 )

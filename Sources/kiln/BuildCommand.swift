@@ -19,6 +19,9 @@ struct BuildFlags: ParsableArguments {
     @Option(name: .long, help: "The guest kiln-init binary (default: beside this kiln, or $KILN_INIT).")
     var `init`: String?
 
+    @Option(name: .long, help: "Cache directory for packages and layers (default: $XDG_CACHE_HOME/kiln).")
+    var cacheDir: String?
+
     func options(for manifest: String, updateLock: Bool = false) -> BuildOptions {
         var o = BuildOptions(manifest: manifest)
         o.outputRoot = out
@@ -26,6 +29,7 @@ struct BuildFlags: ParsableArguments {
         o.offline = offline
         o.updateLock = updateLock
         o.initBinary = `init`
+        o.cacheDirectory = cacheDir
         return o
     }
 }

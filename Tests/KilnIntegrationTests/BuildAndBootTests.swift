@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+
+/// End to end through the CLI: build, reproducibility, boot, topologies and failure reports, under QEMU.
+/// Serialized: each boots VMs, and the machine has two cores.
+@Suite(.serialized)
+struct BuildAndBootTests {
+    @Test func buildsAreBitForBitReproducible() throws {
+        let first = try Kiln.temporaryDirectory("out1"), second = try Kiln.temporaryDirectory("out2")
+        let cache = try Kiln.temporaryDirectory("cache")
+        defer { for d in [first, second, cache] { try? FileManager.default.removeItem(atPath: d) } }
+        let a = try Kiln.run(["build", "Appliances/router.yaml", "--out", first])
+        #expect(a.status == 0, "\(a.stderr)")
+        // The second build starts from an empty layer and tree cache (only the verified .debs are shared).
+        let sharedDebs = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/kiln/debs").path
+        let env = ProcessInfo.processInfo.environment
+        let debs = env["XDG_CACHE_HOME"].map { $0 + "/kiln/debs" } ?? sharedDebs
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        try? FileManager.default.createSymbolicLink(atPath: cache + "/debs", withDestinationPath: debs)
+        sleep(1)
+        let b = try Kiln.run(["build", "Appliances/router.yaml", "--out", second, "--cache-dir", cache, "--offline"])
+        #expect(b.status == 0, "\(b.stderr)")
+        for artifact in ["vmlinuz", "initramfs.cpio.zst", "sbom.spdx.json"] {
+            let x = FileManager.default.contents(atPath: "\(first)/router/\(artifact)")
+            let y = FileManager.default.contents(atPath: "\(second)/router/\(artifact)")
+            #expect(x != nil && x == y, "\(artifact) differs between the two builds")
+        }
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(first)/router/build.json"))) as? [String: Any]
+        let sizes = info?["sizes"] as? [String: Int] ?? [:]
+        #expect((sizes["initramfs"] ?? .max) <= 6_000_000, "initramfs \(sizes["initramfs"] ?? -1) bytes is over the 6 MB budget")
+        #expect((sizes["total"] ?? .max) <= 20_000_000, "kernel + initramfs \(sizes["total"] ?? -1) bytes is over 20 MB")
+    }
+
+    @Test func failedBuildLeavesPreviousOutputIntact() throws {
+        let out = try Kiln.temporaryDirectory("keep")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let good = try Kiln.run(["build", "Appliances/router.yaml", "--out", out])
+        #expect(good.status == 0, "\(good.stderr)")
+        let before = FileManager.default.contents(atPath: out + "/router/initramfs.cpio.zst")
+        // Same name, a module that does not exist: the build fails after the manifest is accepted.
+        let manifest = Kiln.repo.appendingPathComponent("Appliances/.broken-router.yaml").path
+        let text = try String(contentsOfFile: Kiln.repo.appendingPathComponent("Appliances/router.yaml").path, encoding: .utf8)
+        try (text + "modules: [no_such_module]\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        try? FileManager.default.copyItem(atPath: Kiln.repo.appendingPathComponent("Appliances/router.lock").path,
+                                          toPath: Kiln.repo.appendingPathComponent("Appliances/.broken-router.lock").path)
+        defer {
+            try? FileManager.default.removeItem(atPath: manifest)
+            try? FileManager.default.removeItem(atPath: Kiln.repo.appendingPathComponent("Appliances/.broken-router.lock").path)
+        }
+        let bad = try Kiln.run(["build", manifest, "--out", out])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("no_such_module"), "\(bad.stderr)")
+        #expect(FileManager.default.contents(atPath: out + "/router/initramfs.cpio.zst") == before)
+    }
+
+    @Test func routerBootsToReady() throws {
+        let r = try Kiln.run(["boot", "Appliances/router.yaml"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("router [") && r.stdout.contains("]: READY"), "\(r.stdout)")
+        #expect(r.stdout.contains("kiln-init /init → READY:"))
+    }
+
+    @Test func routerTopologyPasses() throws {
+        let junit = try Kiln.temporaryDirectory("junit") + "/router.xml"
+        let r = try Kiln.run(["test", "Appliances/router.topology.yaml", "--junit", junit])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains(" 0 failed"), "\(r.stdout)")
+        let xml = (try? String(contentsOfFile: junit, encoding: .utf8)) ?? ""
+        #expect(xml.contains("failures=\"0\"") && xml.contains("<testcase"), "\(xml)")
+        #expect(Kiln.leftovers(of: r.pid).isEmpty, "\(Kiln.leftovers(of: r.pid))")
+    }
+
+    @Test func twoVMChainPasses() throws {
+        let r = try Kiln.run(["test", "Appliances/chain.topology.yaml"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(Kiln.leftovers(of: r.pid).isEmpty, "\(Kiln.leftovers(of: r.pid))")
+    }
+
+    @Test func brokenApplianceFailsNamingThePhaseAndCleansUp() throws {
+        let dir = Kiln.repo.appendingPathComponent("Tests/KilnIntegrationTests/Fixtures").path
+        let r = try Kiln.run(["test", dir + "/broken.topology.yaml", "--boot-timeout", "40"])
+        #expect(r.status == 1, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("failed phase: network"), "\(r.stdout)")
+        #expect(r.stdout.contains("| KILN {\"event\":\"phase-failed\""), "the report shows the console: \(r.stdout)")
+        #expect(Kiln.leftovers(of: r.pid).isEmpty, "\(Kiln.leftovers(of: r.pid))")
+    }
+
+    @Test func invalidManifestIsRejectedWithItsPosition() throws {
+        let path = try Kiln.temporaryDirectory("bad") + "/bad.yaml"
+        try "apiVersion: kiln/v1\nname: x\nbase: debian-cloud\ninterfaces:\n  wan: { adresses: [10.0.0.1/24] }\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try Kiln.run(["validate", path])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("\(path):5:10: error: interfaces.wan.adresses: unknown key 'adresses' (did you mean 'addresses'?)"), "\(r.stderr)")
+    }
+}
