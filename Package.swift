@@ -30,23 +30,23 @@ let package = Package(
         .target(name: "KilnSystem", dependencies: ["CKilnShims"]),
         .target(name: "KilnNetlink", dependencies: ["KilnSystem"]),
         .target(name: "KilnFirewall", dependencies: ["KilnConfig", "CNftables"]),
-        .target(name: "KilnDHCP", dependencies: ["KilnConfig", "KilnSystem"]),
+        .target(name: "KilnDHCP", dependencies: ["KilnConfig"]),
 
         // Guest PID 1.
         .executableTarget(
             name: "kiln-init",
-            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "CKilnShims"],
+            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnDHCP", "CKilnShims"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--build-id=none"])]
         ),
 
         // Host modules.
-        .target(name: "KilnManifest", dependencies: ["KilnConfig", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnPackages", dependencies: [
             "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnImage", dependencies: [
-            "KilnConfig", "KilnManifest", "KilnPackages", "CArchive", "CZstd",
+            "KilnConfig", "KilnManifest", "KilnPackages", "KilnDHCP", "CArchive", "CZstd",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnVM", dependencies: ["KilnConfig", "CKilnShims", .product(name: "Logging", package: "swift-log")]),

@@ -1,5 +1,6 @@
 import Foundation
 import KilnConfig
+import KilnDHCP
 import KilnManifest
 import KilnPackages
 import Logging
@@ -59,14 +60,15 @@ public struct Builder {
         let closure = try step("closure") { try staging.libraryClosure(root: merged, initBinary: initBinary) }
 
         let epoch = lock.sourceDateEpoch
+        let roles = try step("roles") { try RoleConfig(spec) }
         let guest = GuestConfig(
             name: spec.name, hostname: spec.hostname, kernelRelease: kernel.release, modules: modules.map(\.imagePath),
             interfaces: spec.interfaces, vlans: spec.vlans, bridges: spec.bridges, routes: spec.routes, sysctl: spec.sysctl,
-            tuntap: spec.tuntap, firewall: nil, services: spec.services)
+            tuntap: spec.tuntap, firewall: nil, services: spec.services + roles.services)
         let layers = try step("layers") {
             try LayerPlan(release: kernel.release, kernelRoot: kernelTree, modules: modules, libraryRoot: merged,
                           libraries: closure, initBinary: initBinary, files: spec.files,
-                          config: Array(try KilnJSON.encode(guest).pretty.utf8))
+                          config: [(GuestConfig.path, Array(try KilnJSON.encode(guest).pretty.utf8))] + roles.files)
                 .build(cache: try LayerCache(directory: cache.directory + "/layers"), epoch: UInt32(clamping: epoch),
                        level: Int32(spec.base.compression?.level ?? 19))
         }
@@ -126,5 +128,23 @@ public struct Builder {
             throw BuildError.missingInit(searched: candidates)
         }
         return found
+    }
+}
+
+/// What the appliance's roles add to the image: their runtime config files and the services that read them.
+struct RoleConfig {
+    var files: [(String, [UInt8])] = []
+    var services: [GuestService] = []
+
+    init(_ spec: ApplianceSpec) throws {
+        if let dhcp = spec.router?.dhcp {
+            var addresses: [InterfaceName: [CIDR]] = [:]
+            for i in spec.interfaces { addresses[i.name] = i.addresses }
+            for v in spec.vlans { addresses[v.name] = v.addresses }
+            for b in spec.bridges { addresses[b.name] = b.addresses }
+            let config = try DHCPServerConfig.compile(dhcp, addresses: addresses)
+            files.append((DHCPServerConfig.defaultPath, Array(try KilnJSON.encode(config).pretty.utf8)))
+            services.append(GuestService(name: "dhcp", argv: ["/sbin/kiln-init", "service", "dhcp", DHCPServerConfig.defaultPath]))
+        }
     }
 }

@@ -19,7 +19,7 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     case missingLibrary(binary: String, library: String, searched: [String])
     /// A path inside the staging root does not exist or escapes it.
     case missingPath(root: String, path: String)
-    /// A kernel module is not known to `modules.dep`.
+    /// A kernel module is not among the kernel's modules (`modules.dep` or the scanned `.ko` files).
     case unknownModule(name: String, suggestion: String?)
     /// `modules.dep` has a malformed line.
     case malformedModulesDep(path: String, line: Int, reason: String)
@@ -46,7 +46,7 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path): not found inside \(root)"
         case .unknownModule(let name, let suggestion):
             let hint = suggestion.map { " (did you mean '\($0)'?)" } ?? ""
-            return "kernel module '\(name)' is not in modules.dep\(hint)"
+            return "kernel module '\(name)' is not among the kernel's modules\(hint)"
         case .malformedModulesDep(let path, let line, let reason):
             return "\(path):\(line): \(reason)"
         case .badCpioEntry(let path, let reason):

@@ -112,10 +112,11 @@ struct LayerPlan {
     var libraries: ELFClosure.Result
     var initBinary: String
     var files: [ImageFile]
-    var config: [UInt8]
+    /// Files compiled from the manifest: `/etc/kiln/config.json` and each role's runtime config.
+    var config: [(String, [UInt8])]
 
     init(release: String, kernelRoot: String, modules: [ModuleIndex.Module], libraryRoot: String, libraries: ELFClosure.Result,
-         initBinary: String, files: [ImageFile], config: [UInt8]) {
+         initBinary: String, files: [ImageFile], config: [(String, [UInt8])]) {
         self.release = release; self.kernelRoot = kernelRoot; self.modules = modules; self.libraryRoot = libraryRoot
         self.libraries = libraries; self.initBinary = initBinary; self.files = files; self.config = config
     }
@@ -141,7 +142,7 @@ struct LayerPlan {
             ImageLayer(name: "libraries", entries: libs),
             ImageLayer(name: "init", entries: initEntry),
             ImageLayer(name: "files", entries: fileEntries),
-            ImageLayer(name: "config", entries: [.file("/etc/kiln/config.json", bytes: config)]),
+            ImageLayer(name: "config", entries: config.map { .file($0.0, bytes: $0.1) }),
         ].filter { !$0.entries.isEmpty }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import KilnConfig
+import KilnDHCP
 
 /// Reads an appliance manifest and its base image, validates them together, and returns an `ApplianceSpec`.
 public enum ManifestLoader {
@@ -99,6 +100,15 @@ public enum ManifestLoader {
         if let router = manifest.router {
             for (i, m) in (router.masquerade ?? []).enumerated() where names[m] == nil {
                 fail(["router", "masquerade", "\(i)"], "masquerade interface '\(m)' is not an interface of this appliance" + hint(m, Array(names.keys)))
+            }
+            if let dhcp = router.dhcp {
+                var addresses: [InterfaceName: [CIDR]] = [:]
+                for i in interfaces { addresses[i.name] = i.addresses }
+                for v in vlans { addresses[v.name] = v.addresses }
+                for b in bridges { addresses[b.name] = b.addresses }
+                for issue in dhcp.validate(addresses: addresses) {
+                    problems.append(ManifestError(location: locator.location(dotted: issue.path), path: issue.path, message: issue.message))
+                }
             }
             if router.forwarding ?? true {
                 for k in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] where !sysctl.contains(where: { $0.key == k }) {

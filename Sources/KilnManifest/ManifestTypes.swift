@@ -1,4 +1,5 @@
 import KilnConfig
+import KilnDHCP
 
 /// `Appliances/<name>.yaml` as written: the schema users edit. `ApplianceSpec` is its validated form.
 public struct ApplianceManifest: Decodable, Sendable {
@@ -96,6 +97,8 @@ public struct RouterSpec: Decodable, Sendable {
     public var forwarding: Bool?
     /// Interfaces whose outgoing traffic is masqueraded to the interface address.
     public var masquerade: [String]?
+    /// DHCPv4 pools per interface or VLAN subinterface, served by Kiln's DHCP server.
+    public var dhcp: DHCPSection?
 }
 
 /// A role section this version of Kiln recognises but does not build yet; present it and the build stops

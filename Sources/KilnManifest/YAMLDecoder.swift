@@ -140,6 +140,32 @@ public struct Locator {
         return SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
     }
 
+    /// A dotted path as other modules report it (`router.dhcp.lan.10.static[1].address`); keys may themselves
+    /// contain dots (interface `lan.10`), so each step takes the longest key that matches.
+    public func location(dotted path: String) -> SourceLocation {
+        var node = root
+        var rest = Substring(path)
+        while !rest.isEmpty {
+            if rest.hasPrefix(".") { rest = rest.dropFirst() }
+            if rest.hasPrefix("["), let close = rest.firstIndex(of: "]"), let i = Int(rest[rest.index(after: rest.startIndex)..<close]),
+               let child = NodeDecoder.child(of: node, key: AnyCodingKey(intValue: i)) {
+                node = child.value
+                rest = rest[rest.index(after: close)...]
+                continue
+            }
+            guard case let .mapping(m) = node,
+                  let (key, value) = m.compactMap({ k, v -> (String, Node)? in
+                      guard let name = k.string, rest.hasPrefix(name) else { return nil }
+                      let after = rest.dropFirst(name.count)
+                      return after.isEmpty || after.hasPrefix(".") || after.hasPrefix("[") ? (name, v) : nil
+                  }).max(by: { $0.0.count < $1.0.count })
+            else { break }
+            node = value
+            rest = rest.dropFirst(key.count)
+        }
+        return SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
+    }
+
     public func error(_ path: [CodingKey], _ message: String) -> ManifestError {
         ManifestError(location: location(path), path: describePath(path), message: message)
     }

@@ -1,14 +1,16 @@
 import Glibc
+import KilnDHCP
 
 /// `kiln-init service NAME ARGS…`: Kiln's own data-plane services, run under the supervisor.
 enum ServiceEntry {
     /// Kiln's built-in services by name.
     static func entry(_ name: String) -> (([String]) -> Int32)? {
         switch name {
+        case "dhcp": return { args in DHCPServer.run(configPath: args.first ?? DHCPServerConfig.defaultPath) }
         default: return nil
         }
     }
-    static let names: [String] = []
+    static let names = ["dhcp"]
 
     static func run(_ arguments: [String]) -> Int32 {
         guard let name = arguments.first else {
