@@ -105,7 +105,7 @@ final class AccessTracker {
         if case let .keyNotFound(missing, context)? = error {
             // A required key is missing and an unknown key nearby looks like a typo of it: report the typo.
             let here = describePath(context.codingPath)
-            if let typo = unknown.first(where: { describePath($0.path) == here && editDistance($0.key.string ?? "", missing.stringValue) <= 2 }) {
+            if let typo = unknown.first(where: { describePath($0.path) == here && editDistance($0.key.string ?? "", missing.stringValue) <= typoBudget(missing.stringValue) }) {
                 return unknownKeyError(for: typo, suggestion: missing.stringValue)
             }
             return nil

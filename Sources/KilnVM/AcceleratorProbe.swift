@@ -95,6 +95,7 @@ public struct AcceleratorProbe: Sendable {
     /// Boots the kernel under KVM until its first console line, a QEMU exit or the deadline; kills QEMU either way.
     public func probeKVM() -> AcceleratorVerdict {
         var command = QEMUCommand(kernel: kernel, append: kernel == nil ? nil : "console=ttyS0 panic=-1", memoryMiB: 128, accelerator: .kvm)
+        // Without a kernel, QEMU's default SeaBIOS is named explicitly so the command has something to boot.
         if kernel == nil { command.firmware = .bios("bios.bin") }
         command.name = "kiln-kvm-probe"
         let argv: [String]

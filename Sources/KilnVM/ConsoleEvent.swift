@@ -67,7 +67,8 @@ public enum ConsoleValue: Sendable, Equatable, Codable, CustomStringConvertible 
         }
     }
 
-    private var jsonText: String {
+    /// The value as JSON text (strings quoted and escaped, object keys sorted).
+    var jsonText: String {
         guard case .string(let value) = self else { return description }
         var out = "\""
         for scalar in value.unicodeScalars {

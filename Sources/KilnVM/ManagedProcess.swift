@@ -187,8 +187,9 @@ public final class ManagedProcess: @unchecked Sendable {
     /// SIGTERM to the process group, SIGKILL to the group after `grace` seconds, then reaps the child.
     ///
     /// Stray group members (a shell's background jobs) are killed even when the leader has already exited.
+    /// Returns nil only if the child could not be reaped within 10 s of SIGKILL (stuck in uninterruptible sleep).
     @discardableResult
-    public func terminate(grace: Double) -> Termination {
+    public func terminate(grace: Double) -> Termination? {
         let deadline = Deadline.after(seconds: grace)
         if isRunning || !liveGroupMembers().isEmpty {
             signalGroup(SIGTERM)
@@ -198,7 +199,7 @@ public final class ManagedProcess: @unchecked Sendable {
         }
         signalGroup(SIGKILL)
         // SIGKILL cannot be ignored; the bound only guards against a child stuck in uninterruptible sleep.
-        let termination = state.wait(deadline: .after(seconds: 30)) ?? .signaled(SIGKILL)
+        let termination = state.wait(deadline: .after(seconds: 10))
         for reader in readers { _ = reader.waitUntilDone(deadline: .after(seconds: 1)) }
         return termination
     }

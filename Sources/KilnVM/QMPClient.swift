@@ -6,16 +6,21 @@ import Glibc
 /// A one-shot QMP conversation over QEMU's unix socket: greeting, `qmp_capabilities`, one command, its reply.
 /// Every read and write is bounded by the deadline (SO_RCVTIMEO/SO_SNDTIMEO).
 public enum QMPClient {
-    /// Runs `command` (e.g. `quit`, `system_powerdown`, `query-status`) and returns the reply's `return` value.
+    /// Runs `command` (e.g. `quit`, `query-status`, `set_link` with `["name": "wan", "up": false]`) and returns the
+    /// reply's `return` value.
     @discardableResult
-    public static func execute(_ command: String, socket path: String, deadline: Deadline) throws(VMError) -> ConsoleValue {
+    public static func execute(
+        _ command: String, arguments: [String: ConsoleValue] = [:], socket path: String, deadline: Deadline
+    ) throws(VMError) -> ConsoleValue {
         let fd = try connect(path)
         defer { Glibc.close(fd) }
         var reader = LineReader(fd: fd, path: path)
         _ = try reader.nextObject(deadline: deadline)  // greeting {"QMP": …}
         try send(#"{"execute":"qmp_capabilities"}"#, fd: fd, path: path, deadline: deadline)
         _ = try reader.reply(deadline: deadline)
-        try send(#"{"execute":"\#(command)"}"#, fd: fd, path: path, deadline: deadline)
+        var request: [String: ConsoleValue] = ["execute": .string(command)]
+        if !arguments.isEmpty { request["arguments"] = .object(arguments) }
+        try send(ConsoleValue.object(request).jsonText, fd: fd, path: path, deadline: deadline)
         return try reader.reply(deadline: deadline)
     }
 

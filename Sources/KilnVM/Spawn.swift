@@ -78,12 +78,18 @@ enum Spawner {
         let argv = CStringArray(arguments)
         let envp = environment.map(CStringArray.init)
         var pid: pid_t = 0
-        rc = argv.withPointer { argvPointer in
-            let envPointer = envp?.pointer ?? environ
-            if program.contains("/") {
-                return posix_spawn(&pid, program, &actions, &attributes, argvPointer, envPointer)
+        // ETXTBSY: a program written just now may still be open for writing in a child another thread is
+        // forking at this instant (until that child's exec). It passes within milliseconds; retry briefly.
+        for attempt in 0..<6 {
+            rc = argv.withPointer { argvPointer in
+                let envPointer = envp?.pointer ?? environ
+                if program.contains("/") {
+                    return posix_spawn(&pid, program, &actions, &attributes, argvPointer, envPointer)
+                }
+                return posix_spawnp(&pid, program, &actions, &attributes, argvPointer, envPointer)
             }
-            return posix_spawnp(&pid, program, &actions, &attributes, argvPointer, envPointer)
+            guard rc == ETXTBSY else { break }
+            usleep(useconds_t(10_000 << attempt))
         }
         if rc != 0 { throw VMError.spawnFailed(program: program, errno: rc) }
         return pid
