@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "KilnVMTests", dependencies: ["KilnVM"]),
         .testTarget(name: "KilnDHCPTests", dependencies: ["KilnDHCP"]),
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
-        .testTarget(name: "KilnIntegrationTests"),
+        .testTarget(name: "KilnIntegrationTests", exclude: ["Fixtures"]),
         .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem"]),
     ]
 )
