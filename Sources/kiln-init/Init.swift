@@ -55,6 +55,10 @@ enum Init {
         let supervisor = Supervisor(config.services)
         _ = sequence.run("services") {
             try supervisor.startAll()
+            if !config.services.isEmpty {
+                let failed = supervisor.settle(ms: 300)
+                if !failed.isEmpty { throw PhaseFailure(phase: "services", message: failed.joined(separator: "; ")) }
+            }
             return [("count", .int(Int64(config.services.count)))]
         }
         return idle(sequence: sequence, supervisor: supervisor, keep: tunnels)

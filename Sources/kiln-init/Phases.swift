@@ -21,7 +21,7 @@ struct BootSequence {
             Events.emit("phase", [("phase", .string(name)), ("took", .double(round1(MonotonicClock.millisecondsSince(started))))] + fields)
             return true
         } catch {
-            let failure = PhaseFailure(phase: name, message: "\(error)")
+            let failure = PhaseFailure(phase: name, message: (error as? PhaseFailure)?.message ?? "\(error)")
             failures.append(failure)
             Events.emit("phase-failed", [("phase", .string(name)), ("error", .string(failure.message)),
                                          ("took", .double(round1(MonotonicClock.millisecondsSince(started))))])

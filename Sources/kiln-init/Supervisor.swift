@@ -19,6 +19,8 @@ final class Supervisor {
 
     private(set) var services: [Service]
     private var stopping = false
+    /// Services that ended in failure since the last `settle`, with how.
+    private var failures: [String] = []
     static let maxBackoffMs: UInt64 = 30_000
 
     init(_ specs: [GuestService]) { services = specs.map(Service.init) }
@@ -73,6 +75,7 @@ final class Supervisor {
             let code = exited ? (status >> 8) & 0xff : -(status & 0x7f)
             let clean = exited && code == 0
             let restart = !stopping && (s.spec.restart == .always || (s.spec.restart == .onFailure && !clean))
+            if !clean { failures.append("\(s.spec.name) \(exited ? "exited with status \(code)" : "was killed by signal \(-code)")") }
             let backoff = min(Supervisor.maxBackoffMs, 250 << UInt64(min(s.restarts, 7)))
             Events.emit("service", [("name", .string(s.spec.name)), ("state", .string("exited")),
                                     (exited ? "status" : "signal", .int(Int64(abs(code)))),
@@ -82,6 +85,20 @@ final class Supervisor {
                 s.nextStart = MonotonicClock.nanoseconds() + backoff * 1_000_000
             }
         }
+    }
+
+    /// Watches the services for `ms` after they started: one that fails at once (a bad path, a crash on its
+    /// config) fails the boot instead of crash-looping behind a READY. Returns what failed.
+    func settle(ms: Int) -> [String] {
+        failures = []
+        let deadline = MonotonicClock.nanoseconds() + UInt64(ms) * 1_000_000
+        while MonotonicClock.nanoseconds() < deadline {
+            reap()
+            for fd in outputs { drain(fd) }
+            usleep(10_000)
+        }
+        reap()
+        return failures
     }
 
     /// Milliseconds until the next scheduled restart, or -1 when none is due.

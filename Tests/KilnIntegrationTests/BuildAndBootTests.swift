@@ -85,6 +85,15 @@ struct BuildAndBootTests {
         #expect(Kiln.leftovers(of: r.pid).isEmpty, "\(Kiln.leftovers(of: r.pid))")
     }
 
+    @Test func crashingServiceFailsTheServicesPhase() throws {
+        let dir = Kiln.repo.appendingPathComponent("Tests/KilnIntegrationTests/Fixtures").path
+        let r = try Kiln.run(["test", dir + "/crashing.topology.yaml", "--boot-timeout", "40"])
+        #expect(r.status == 1, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("failed phase: services: broken exited with status 2"), "\(r.stdout)")
+        #expect(r.stdout.contains("[broken] kiln-init: unknown service 'no-such-service'"), "the service's own output is on the console: \(r.stdout)")
+        #expect(Kiln.leftovers(of: r.pid).isEmpty, "\(Kiln.leftovers(of: r.pid))")
+    }
+
     @Test func invalidManifestIsRejectedWithItsPosition() throws {
         let path = try Kiln.temporaryDirectory("bad") + "/bad.yaml"
         try "apiVersion: kiln/v1\nname: x\nbase: debian-cloud\ninterfaces:\n  wan: { adresses: [10.0.0.1/24] }\n"
