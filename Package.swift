@@ -35,18 +35,18 @@ let package = Package(
         // Guest PID 1.
         .executableTarget(
             name: "kiln-init",
-            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnDHCP", "CKilnShims"],
+            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnDHCP", "KilnFirewall", "CKilnShims"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--build-id=none"])]
         ),
 
         // Host modules.
-        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnPackages", dependencies: [
             "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnImage", dependencies: [
-            "KilnConfig", "KilnManifest", "KilnPackages", "KilnDHCP", "CArchive", "CZstd",
+            "KilnConfig", "KilnManifest", "KilnPackages", "KilnDHCP", "KilnFirewall", "CArchive", "CZstd",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnVM", dependencies: ["KilnConfig", "CKilnShims", .product(name: "Logging", package: "swift-log")]),
@@ -54,8 +54,9 @@ let package = Package(
             "KilnVM", "KilnManifest", "KilnConfig", "CKilnShims",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "KilnDeploy", dependencies: ["KilnImage", "KilnManifest", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "kiln", dependencies: [
-            "KilnManifest", "KilnPackages", "KilnImage", "KilnVM", "KilnTest",
+            "KilnManifest", "KilnPackages", "KilnImage", "KilnVM", "KilnTest", "KilnDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -67,6 +68,7 @@ let package = Package(
         .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink"]),
         .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall"]),
         .testTarget(name: "KilnVMTests", dependencies: ["KilnVM"]),
+        .testTarget(name: "KilnDeployTests", dependencies: ["KilnDeploy"], exclude: ["Golden"]),
         .testTarget(name: "KilnDHCPTests", dependencies: ["KilnDHCP"]),
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
         .testTarget(name: "KilnIntegrationTests", exclude: ["Fixtures"]),

@@ -1,6 +1,7 @@
 import Foundation
 import KilnConfig
 import KilnDHCP
+import KilnFirewall
 import KilnManifest
 import KilnPackages
 import Logging
@@ -57,16 +58,17 @@ public struct Builder {
 
         let runtime = trees.filter { $0.0.name != kernelPackage.name }
         let merged = try step("merge") { try staging.merged(runtime.map(\.1), key: runtime.map(\.0.sha256).joined(separator: ",")) }
-        let closure = try step("closure") { try staging.libraryClosure(root: merged, initBinary: initBinary) }
+        let (imageRoot, closure) = try step("closure") { try staging.libraryClosure(root: merged, initBinary: initBinary) }
 
         let epoch = lock.sourceDateEpoch
         let roles = try step("roles") { try RoleConfig(spec) }
         let guest = GuestConfig(
             name: spec.name, hostname: spec.hostname, kernelRelease: kernel.release, modules: modules.map(\.imagePath),
             interfaces: spec.interfaces, vlans: spec.vlans, bridges: spec.bridges, routes: spec.routes, sysctl: spec.sysctl,
-            tuntap: spec.tuntap, firewall: nil, services: spec.services + roles.services)
+            tuntap: spec.tuntap, firewall: spec.firewall.map { GuestFirewall(bootstrap: FirewallCompiler.bootstrap(), ruleset: $0.ruleset.text) },
+            services: spec.services + roles.services)
         let layers = try step("layers") {
-            try LayerPlan(release: kernel.release, kernelRoot: kernelTree, modules: modules, libraryRoot: merged,
+            try LayerPlan(release: kernel.release, kernelRoot: kernelTree, modules: modules, libraryRoot: imageRoot,
                           libraries: closure, initBinary: initBinary, files: spec.files,
                           config: [(GuestConfig.path, Array(try KilnJSON.encode(guest).pretty.utf8))] + roles.files)
                 .build(cache: try LayerCache(directory: cache.directory + "/layers"), epoch: UInt32(clamping: epoch),

@@ -28,22 +28,28 @@ public struct Staging: Sendable {
         return path
     }
 
-    /// Copies kiln-init into the root (stripped of symbols when `strip` is available) and returns the guest paths
-    /// of everything it needs at run time: itself, the dynamic loader, and the libraries with their symlinks.
-    public func libraryClosure(root: String, initBinary: String) throws -> ELFClosure.Result {
-        try FileSystem.makeDirectories(root + "/sbin")
-        let target = root + "/sbin/kiln-init"
-        let tmp = target + ".tmp-\(getpid())"
-        unlink(tmp)
-        let strip = try? Process.run(URL(fileURLWithPath: "/usr/bin/strip"), arguments: ["--strip-all", "-o", tmp, initBinary])
-        strip?.waitUntilExit()
-        if strip?.terminationStatus != 0 {
-            unlink(tmp)
-            try FileManager.default.copyItem(atPath: initBinary, toPath: tmp)
+    /// A root holding `base`'s files plus kiln-init (stripped of symbols when `strip` is available) at
+    /// /sbin/kiln-init, keyed by both, so concurrent builds with different kiln-init binaries never share one.
+    /// Returns that root and the guest paths kiln-init needs at run time: itself, the dynamic loader, and the
+    /// libraries with their symlinks.
+    public func libraryClosure(root base: String, initBinary: String) throws -> (root: String, closure: ELFClosure.Result) {
+        let initHash = try Hashing.sha256(file: initBinary).sha256
+        let path = base + "+init-" + initHash
+        if FileSystem.lstat(path + "/.complete") == nil {
+            try publish(path) { tmp in
+                try link(tree: base, into: tmp, relative: "")
+                try FileSystem.makeDirectories(tmp + "/sbin")
+                let target = tmp + "/sbin/kiln-init"
+                let strip = try? Process.run(URL(fileURLWithPath: "/usr/bin/strip"), arguments: ["--strip-all", "-o", target, initBinary])
+                strip?.waitUntilExit()
+                if strip?.terminationStatus != 0 {
+                    unlink(target)
+                    try FileManager.default.copyItem(atPath: initBinary, toPath: target)
+                }
+                chmod(target, 0o755)
+            }
         }
-        chmod(tmp, 0o755)
-        try FileSystem.check("rename", target) { rename(tmp, target) }
-        return try ELFClosure(root: root).resolve(binaries: ["/sbin/kiln-init"])
+        return (path, try ELFClosure(root: path).resolve(binaries: ["/sbin/kiln-init"]))
     }
 
     private func link(tree: String, into root: String, relative: String) throws {

@@ -1,4 +1,5 @@
 import KilnConfig
+import KilnFirewall
 
 /// A validated appliance: every name resolved, every reference checked. Invalid states are not representable
 /// past `ManifestLoader.load`.
@@ -21,6 +22,9 @@ public struct ApplianceSpec: Sendable {
     /// Kernel modules: the base's set plus the manifest's extras plus what the roles need.
     public var modules: [String]
     public var router: RouterSpec?
+    /// The compiled nftables ruleset (already accepted by libnftables in a dry run), when the appliance
+    /// filters or translates: a `firewall` section, or a router that masquerades.
+    public var firewall: CompiledFirewall?
 
     /// Every interface name the box will have (NICs, VLANs, bridges, TUN/TAP).
     public var allInterfaceNames: [String] {
@@ -33,4 +37,11 @@ public struct ImageFile: Sendable, Equatable {
     public var path: String
     public var mode: UInt32
     public var contents: [UInt8]
+}
+
+/// A firewall that passed validation and libnftables' dry run, with the modules its ruleset needs.
+public struct CompiledFirewall: Sendable {
+    public var spec: FirewallSpec
+    public var ruleset: CompiledRuleset
+    public var modules: [String]
 }

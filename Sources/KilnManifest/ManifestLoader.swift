@@ -1,6 +1,7 @@
 import Foundation
 import KilnConfig
 import KilnDHCP
+import KilnFirewall
 
 /// Reads an appliance manifest and its base image, validates them together, and returns an `ApplianceSpec`.
 public enum ManifestLoader {
@@ -26,6 +27,7 @@ public enum ManifestLoader {
             problems.append(baseLocator.error([key("apiVersion")], "unsupported apiVersion '\(base.apiVersion)'; expected '\(apiVersion)'"))
         }
 
+        let manifestDir = (path as NSString).deletingLastPathComponent
         var interfaces: [GuestInterface] = []
         var vlans: [GuestVLAN] = []
         var names: [String: [String]] = [:]
@@ -126,7 +128,6 @@ public enum ManifestLoader {
         }
 
         var files: [ImageFile] = []
-        let manifestDir = (path as NSString).deletingLastPathComponent
         for (i, f) in (manifest.files ?? []).enumerated() {
             let keys = ["files", "\(i)"]
             guard f.path.hasPrefix("/"), !f.path.split(separator: "/").contains("..") else { fail(keys + ["path"], "file path '\(f.path)' must be absolute without '..'"); continue }
@@ -145,9 +146,13 @@ public enum ManifestLoader {
             }
         }
 
+        var firewall: CompiledFirewall?
+        if problems.isEmpty {
+            firewall = FirewallLoading.compile(manifest, interfaces: interfaces.map(\.name) + vlans.map(\.name) + bridges.map(\.name)
+                                                   + tuntap.map(\.name), manifestDirectory: manifestDir, locator: locator, problems: &problems)
+        }
         guard problems.isEmpty else { throw ManifestErrors(errors: problems.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }) }
-        var modules = base.modules + (manifest.modules ?? [])
-        if manifest.router != nil { modules += ["nf_tables", "nft_chain_nat", "nf_nat", "nf_conntrack", "nft_masq", "nft_ct"] }
+        var modules = base.modules + (manifest.modules ?? []) + (firewall?.modules ?? [])
         if !vlans.isEmpty { modules.append("8021q") }
         if !bridges.isEmpty { modules.append("bridge") }
         if !tuntap.isEmpty { modules.append("tun") }
@@ -155,7 +160,7 @@ public enum ManifestLoader {
             name: manifest.name, hostname: manifest.hostname ?? manifest.name, manifestPath: path, basePath: basePath, base: base,
             interfaces: interfaces, vlans: vlans, bridges: bridges, routes: routes, sysctl: sysctl, tuntap: tuntap,
             services: services, files: files, packages: Array(Set(base.packages + (manifest.packages ?? []))).sorted(),
-            modules: unique(modules), router: manifest.router)
+            modules: unique(modules), router: manifest.router, firewall: firewall)
     }
 
     static func key(_ s: String) -> CodingKey { Int(s).map { AnyCodingKey(intValue: $0) } ?? AnyCodingKey(stringValue: s) }

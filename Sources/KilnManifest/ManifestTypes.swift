@@ -1,5 +1,6 @@
 import KilnConfig
 import KilnDHCP
+import KilnFirewall
 
 /// `Appliances/<name>.yaml` as written: the schema users edit. `ApplianceSpec` is its validated form.
 public struct ApplianceManifest: Decodable, Sendable {
@@ -17,7 +18,7 @@ public struct ApplianceManifest: Decodable, Sendable {
     public var services: OrderedMap<ServiceSpec>?
     public var tuntap: OrderedMap<TunTapSpec>?
     public var router: RouterSpec?
-    public var firewall: RoleSlot?
+    public var firewall: FirewallSpec?
     public var `switch`: RoleSlot?
     public var vpn: RoleSlot?
     public var wanopt: RoleSlot?

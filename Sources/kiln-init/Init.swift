@@ -1,6 +1,7 @@
 import CKilnShims
 import Glibc
 import KilnConfig
+import KilnFirewall
 import KilnSystem
 
 /// PID 1: brings the appliance up in a fixed order, then supervises services and answers console commands.

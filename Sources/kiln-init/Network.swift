@@ -99,9 +99,3 @@ enum Network {
     }
 }
 
-/// Applies nftables rulesets in the guest.
-enum FirewallRuntime {
-    static func apply(_ ruleset: String) throws {
-        throw Network.NetworkError(description: "this kiln-init was built without the firewall runtime")
-    }
-}
