@@ -154,3 +154,41 @@ struct RouterDHCPManifestTests {
         }
     }
 }
+
+/// Every manifest in Appliances/ is valid against `kiln schema`, checked by a real JSON Schema validator.
+struct ManifestSchemaTests {
+    @Test func appliancesValidateAgainstTheSchema() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-schema-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let schema = dir.appendingPathComponent("schema.json")
+        try ManifestSchema.document.pretty.write(to: schema, atomically: true, encoding: .utf8)
+        let manifests = try FileManager.default.contentsOfDirectory(atPath: repo.appendingPathComponent("Appliances").path)
+            .filter { $0.hasSuffix(".yaml") && !$0.contains("topology") }
+        #expect(!manifests.isEmpty)
+        let script = """
+        import json, sys, yaml, jsonschema
+        schema = json.load(open(sys.argv[1]))
+        bad = 0
+        for path in sys.argv[2:]:
+            doc = yaml.safe_load(open(path))
+            for e in jsonschema.Draft202012Validator(schema).iter_errors(doc):
+                print(f"{path}: {'/'.join(map(str, e.path))}: {e.message}"); bad += 1
+        # A manifest with an unknown key must fail, or the schema checks nothing.
+        if not list(jsonschema.Draft202012Validator(schema).iter_errors({"apiVersion": "kiln/v1", "name": "x", "base": "b", "nope": 1})):
+            print("schema accepts unknown keys"); bad += 1
+        sys.exit(1 if bad else 0)
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, schema.path] + manifests.map { repo.appendingPathComponent("Appliances/" + $0).path }
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 0, "\(text)")
+    }
+}
