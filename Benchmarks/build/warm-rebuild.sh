@@ -25,7 +25,7 @@ done
 
 # The baseline: the same tree, unpacked from Kiln's own initramfs, packed whole with cpio + zstd -19.
 mkdir -p "$work/tree"
-(cd "$work/tree" && zstd -dc "$work/out/router/initramfs.cpio.zst" | cpio -idm --quiet 2>/dev/null || true)
+zstd -dc "$work/out/router/initramfs.cpio.zst" | python3 Benchmarks/build/extract-newc.py "$work/tree"
 base_times=()
 for i in $(seq 1 "$runs"); do
   t0=$(now)
