@@ -54,8 +54,9 @@ let package = Package(
             "KilnVM", "KilnManifest", "KilnConfig", "CKilnShims",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "KilnDeploy", dependencies: ["KilnImage", "KilnManifest", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "kiln", dependencies: [
-            "KilnManifest", "KilnPackages", "KilnImage", "KilnVM", "KilnTest",
+            "KilnManifest", "KilnPackages", "KilnImage", "KilnVM", "KilnTest", "KilnDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -67,6 +68,7 @@ let package = Package(
         .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink"]),
         .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall"]),
         .testTarget(name: "KilnVMTests", dependencies: ["KilnVM"]),
+        .testTarget(name: "KilnDeployTests", dependencies: ["KilnDeploy"], exclude: ["Golden"]),
         .testTarget(name: "KilnDHCPTests", dependencies: ["KilnDHCP"]),
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
         .testTarget(name: "KilnIntegrationTests", exclude: ["Fixtures"]),

@@ -17,7 +17,7 @@ struct Kiln: ParsableCommand {
         Exit codes: 0 success; 1 a boot or test failed; 2 invalid input (manifest, topology, arguments);
         3 the environment is missing something (a tool, the network, a cache entry with --offline).
         """,
-        subcommands: [Build.self, Boot.self, Test.self, Validate.self, Schema.self, Lock.self],
+        subcommands: [Build.self, Boot.self, Test.self, Deploy.self, Validate.self, Schema.self, Lock.self],
         defaultSubcommand: nil
     )
 }
