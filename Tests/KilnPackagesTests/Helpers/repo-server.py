@@ -15,6 +15,7 @@ goes away, so a crashed test never leaves it running.
 import argparse
 import http.server
 import os
+import signal
 import re
 import sys
 import threading
@@ -112,6 +113,9 @@ def main():
         os._exit(0)
 
     threading.Thread(target=watchdog, daemon=True).start()
+    # The test runner may have SIGTERM blocked or ignored, and children inherit both: take it back.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     server.serve_forever()
 
 
