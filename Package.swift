@@ -63,7 +63,7 @@ let package = Package(
 
         .testTarget(name: "KilnConfigTests", dependencies: ["KilnConfig"]),
         .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"]),
+        .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"], exclude: ["Helpers"]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"]),
         .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink"]),
         .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall"]),
