@@ -158,28 +158,5 @@ enum IPFamily: CaseIterable, Hashable {
 
 /// The closest name within a small edit distance, for "did you mean".
 func suggestion(for word: String, among candidates: [String]) -> String? {
-    func distance(_ a: [Character], _ b: [Character]) -> Int {
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
-        for i in 1...a.count {
-            var current = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...b.count {
-                let substitute: Int = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
-                let edit: Int = min(previous[j], current[j - 1]) + 1
-                current[j] = min(edit, substitute)
-            }
-            previous = current
-        }
-        return previous[b.count]
-    }
-    let limit = max(1, min(3, word.count / 3 + 1))
-    var best: (name: String, cost: Int)?
-    for candidate in candidates {
-        let cost = distance(Array(word), Array(candidate))
-        guard cost <= limit else { continue }
-        if let b = best, b.cost < cost || (b.cost == cost && b.name <= candidate) { continue }
-        best = (candidate, cost)
-    }
-    return best?.name
+    NameSuggestion.closest(to: word, among: candidates) { _ in max(1, min(3, word.count / 3 + 1)) }
 }

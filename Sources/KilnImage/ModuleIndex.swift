@@ -1,3 +1,4 @@
+import KilnConfig
 /// The kernel modules a kernel package provides and how they depend on each other, read from depmod's
 /// `modules.dep` or built from each module's `.modinfo` (`ModuleScanner`) when the package ships none (Debian
 /// generates `modules.dep` at install time, so its kernel packages do not carry one).
@@ -152,26 +153,6 @@ public struct ModuleIndex: Sendable, Equatable {
 
     /// The known module name closest to `name` by edit distance, when it is close enough to be a likely typo.
     func suggestion(for name: String) -> String? {
-        let target = Array(name)
-        var best: (String, Int)?
-        for candidate in modules.keys.sorted() {
-            let distance = Self.editDistance(target, Array(candidate))
-            if distance <= max(2, target.count / 3), distance < (best?.1 ?? Int.max) { best = (candidate, distance) }
-        }
-        return best?.0
-    }
-
-    static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
-        for i in 1...a.count {
-            var current = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...b.count {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return previous[b.count]
+        NameSuggestion.closest(to: name, among: modules.keys.sorted()) { _ in max(2, name.count / 3) }
     }
 }
