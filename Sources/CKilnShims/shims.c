@@ -86,3 +86,133 @@ int kiln_setns_path(const char *path, int nstype) {
 }
 
 int kiln_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0; }
+
+// ---- Fast-path switch ----
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+
+_Static_assert(sizeof(struct tpacket3_hdr) == 48, "struct tpacket3_hdr layout");
+_Static_assert(sizeof(struct tpacket_req3) == 28, "struct tpacket_req3 layout");
+_Static_assert(sizeof(struct sockaddr_ll) == 20, "struct sockaddr_ll layout");
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+int kiln_packet_open(int ifindex, unsigned block_size, unsigned block_count, unsigned frame_size,
+                     unsigned timeout_ms, void **ring) {
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (fd < 0) return -errno;
+    int e;
+    int version = TPACKET_V3;
+    if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version) < 0) goto fail;
+    struct tpacket_req3 req;
+    memset(&req, 0, sizeof req);
+    req.tp_block_size = block_size;
+    req.tp_block_nr = block_count;
+    req.tp_frame_size = frame_size;
+    req.tp_frame_nr = (block_size / frame_size) * block_count;
+    req.tp_retire_blk_tov = timeout_ms;
+    if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) goto fail;
+    // Best effort: kernels before 4.20 lack it, and the caller also skips PACKET_OUTGOING frames.
+    int one = 1;
+    (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+    void *map = mmap(NULL, (size_t)block_size * block_count, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
+    if (map == MAP_FAILED) map = mmap(NULL, (size_t)block_size * block_count, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) goto fail;
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_ifindex = ifindex;
+    if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) { e = errno; munmap(map, (size_t)block_size * block_count); close(fd); return -e; }
+    struct packet_mreq mreq;
+    memset(&mreq, 0, sizeof mreq);
+    mreq.mr_ifindex = ifindex;
+    mreq.mr_type = PACKET_MR_PROMISC;
+    if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof mreq) < 0) {
+        e = errno; munmap(map, (size_t)block_size * block_count); close(fd); return -e;
+    }
+    *ring = map;
+    return fd;
+fail:
+    e = errno;
+    close(fd);
+    return -e;
+}
+
+int kiln_packet_unmap(void *ring, size_t length) { return munmap(ring, length) < 0 ? -errno : 0; }
+
+int kiln_packet_stats(int fd, unsigned *packets, unsigned *drops) {
+    struct tpacket_stats_v3 st;
+    socklen_t len = sizeof st;
+    if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0) return -errno;
+    *packets = st.tp_packets;
+    *drops = st.tp_drops;
+    return 0;
+}
+
+struct kiln_txbatch {
+    int count;
+    struct mmsghdr msgs[KILN_TX_BATCH];
+    struct iovec iov[KILN_TX_BATCH][3];
+    uint8_t tags[KILN_TX_BATCH][4];
+};
+
+kiln_txbatch *kiln_txbatch_new(void) { return calloc(1, sizeof(struct kiln_txbatch)); }
+void kiln_txbatch_free(kiln_txbatch *batch) { free(batch); }
+int kiln_txbatch_count(const kiln_txbatch *batch) { return batch->count; }
+
+int kiln_txbatch_add(kiln_txbatch *b, const void *frame, uint32_t length, int action, uint16_t tci) {
+    if (b->count >= KILN_TX_BATCH) return -ENOBUFS;
+    int i = b->count;
+    const uint8_t *p = frame;
+    struct iovec *v = b->iov[i];
+    uint8_t *tag = b->tags[i];
+    tag[0] = 0x81; tag[1] = 0x00; tag[2] = (uint8_t)(tci >> 8); tag[3] = (uint8_t)tci;
+    int n;
+    if (action == 0 || length < 12 || ((action == 1 || action == 3) && length < 16)) {
+        v[0].iov_base = (void *)p; v[0].iov_len = length; n = 1;
+    } else if (action == 1) {
+        v[0].iov_base = (void *)p; v[0].iov_len = 12;
+        v[1].iov_base = (void *)(p + 16); v[1].iov_len = length - 16; n = 2;
+    } else {
+        uint32_t rest = action == 2 ? 12 : 16;
+        v[0].iov_base = (void *)p; v[0].iov_len = 12;
+        v[1].iov_base = tag; v[1].iov_len = 4;
+        v[2].iov_base = (void *)(p + rest); v[2].iov_len = length - rest; n = 3;
+    }
+    memset(&b->msgs[i], 0, sizeof b->msgs[i]);
+    b->msgs[i].msg_hdr.msg_iov = v;
+    b->msgs[i].msg_hdr.msg_iovlen = n;
+    return ++b->count;
+}
+
+int kiln_txbatch_send(int fd, kiln_txbatch *b, int use_writev) {
+    int total = b->count, sent = 0, err = 0;
+    b->count = 0;
+    if (use_writev) {
+        for (int i = 0; i < total; i++) {
+            ssize_t r;
+            do { r = writev(fd, b->msgs[i].msg_hdr.msg_iov, (int)b->msgs[i].msg_hdr.msg_iovlen); } while (r < 0 && errno == EINTR);
+            if (r < 0) err = errno; else sent++;
+        }
+    } else {
+        while (sent < total) {
+            int r = sendmmsg(fd, b->msgs + sent, (unsigned)(total - sent), MSG_DONTWAIT);
+            if (r < 0) {
+                if (errno == EINTR) continue;
+                err = errno;
+                // Skip the frame the device refused and carry on with the rest.
+                total--;
+                if (sent < total) memmove(&b->msgs[sent], &b->msgs[sent + 1], sizeof(struct mmsghdr) * (size_t)(total - sent));
+                continue;
+            }
+            sent += r;
+        }
+    }
+    return (sent == 0 && err) ? -err : sent;
+}

@@ -4,7 +4,7 @@ public enum KilnJSON {
     public static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
         let encoder = ValueEncoder(path: [])
         try value.encode(to: encoder)
-        return encoder.storage.value
+        return encoder.storage.json
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
@@ -35,23 +35,56 @@ public func describePath(_ path: [CodingKey]) -> String {
 
 // MARK: - Encoder
 
+/// One value under construction. Containers hold their children by reference, so a nested container handed out
+/// before its members are written still lands in its parent; `json` resolves the tree once encoding is done.
 private final class Box {
-    var value: JSONValue
-    init(_ value: JSONValue) { self.value = value }
+    enum Node {
+        case value(JSONValue)
+        case object([(String, Box)])
+        case array([Box])
+    }
+    var node: Node
+    init(_ node: Node) { self.node = node }
+
+    var json: JSONValue {
+        switch node {
+        case let .value(value): value
+        case let .object(members): .object(members.map { ($0.0, $0.1.json) })
+        case let .array(items): .array(items.map(\.json))
+        }
+    }
+
+    /// Makes this box an object (keeping its members if it is one) and sets `key` to `child`.
+    func set(_ key: String, _ child: Box) {
+        guard case var .object(members) = node else { node = .object([(key, child)]); return }
+        if let i = members.firstIndex(where: { $0.0 == key }) { members[i].1 = child } else { members.append((key, child)) }
+        node = .object(members)
+    }
+
+    func append(_ child: Box) {
+        guard case var .array(items) = node else { node = .array([child]); return }
+        items.append(child)
+        node = .array(items)
+    }
+
+    var count: Int {
+        if case let .array(items) = node { return items.count }
+        return 0
+    }
 }
 
 private final class ValueEncoder: Encoder {
     let codingPath: [CodingKey]
     let userInfo: [CodingUserInfoKey: Any] = [:]
-    let storage = Box(.null)
-    init(path: [CodingKey]) { codingPath = path }
+    let storage: Box
+    init(path: [CodingKey], storage: Box = Box(.value(.null))) { codingPath = path; self.storage = storage }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if case .object = storage.value {} else { storage.value = .object([]) }
+        if case .object = storage.node {} else { storage.node = .object([]) }
         return KeyedEncodingContainer(KeyedEncoder<Key>(box: storage, path: codingPath))
     }
     func unkeyedContainer() -> UnkeyedEncodingContainer {
-        if case .array = storage.value {} else { storage.value = .array([]) }
+        if case .array = storage.node {} else { storage.node = .array([]) }
         return UnkeyedEncoder(box: storage, path: codingPath)
     }
     func singleValueContainer() -> SingleValueEncodingContainer { SingleEncoder(box: storage, path: codingPath) }
@@ -71,7 +104,7 @@ private func encodeValue<T: Encodable>(_ value: T, path: [CodingKey]) throws -> 
     default:
         let encoder = ValueEncoder(path: path)
         try value.encode(to: encoder)
-        return encoder.storage.value
+        return encoder.storage.json
     }
 }
 
@@ -80,66 +113,58 @@ private struct KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let codingPath: [CodingKey]
     init(box: Box, path: [CodingKey]) { self.box = box; codingPath = path }
 
-    private func set(_ key: Key, _ value: JSONValue) {
-        guard case var .object(members) = box.value else { return }
-        if let i = members.firstIndex(where: { $0.0 == key.stringValue }) { members[i].1 = value } else { members.append((key.stringValue, value)) }
-        box.value = .object(members)
-    }
-    mutating func encodeNil(forKey key: Key) throws { set(key, .null) }
+    mutating func encodeNil(forKey key: Key) throws { box.set(key.stringValue, Box(.value(.null))) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        set(key, try encodeValue(value, path: codingPath + [key]))
+        box.set(key.stringValue, Box(.value(try encodeValue(value, path: codingPath + [key]))))
     }
     mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
         guard let value else { return }
         try encode(value, forKey: key)
     }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-        let child = ValueEncoder(path: codingPath + [key])
-        let container = child.container(keyedBy: keyType)
-        set(key, child.storage.value)
-        return container
+        superEncoder(forKey: key).container(keyedBy: keyType)
     }
     mutating func nestedUnkeyedContainer(forKey key: Key) -> UnkeyedEncodingContainer {
-        let child = ValueEncoder(path: codingPath + [key])
-        return child.unkeyedContainer()
+        superEncoder(forKey: key).unkeyedContainer()
     }
-    mutating func superEncoder() -> Encoder { ValueEncoder(path: codingPath) }
-    mutating func superEncoder(forKey key: Key) -> Encoder { ValueEncoder(path: codingPath + [key]) }
+    mutating func superEncoder() -> Encoder { superEncoder(forKey: AnyCodingKey(stringValue: "super")) }
+    mutating func superEncoder(forKey key: Key) -> Encoder { superEncoder(forKey: key as CodingKey) }
+    private func superEncoder(forKey key: CodingKey) -> Encoder {
+        let child = Box(.value(.null))
+        box.set(key.stringValue, child)
+        return ValueEncoder(path: codingPath + [key], storage: child)
+    }
 }
 
 private struct UnkeyedEncoder: UnkeyedEncodingContainer {
     let box: Box
     let codingPath: [CodingKey]
     init(box: Box, path: [CodingKey]) { self.box = box; codingPath = path }
-    var count: Int {
-        if case let .array(items) = box.value { return items.count }
-        return 0
-    }
-    private func append(_ value: JSONValue) {
-        guard case var .array(items) = box.value else { return }
-        items.append(value)
-        box.value = .array(items)
-    }
-    mutating func encodeNil() throws { append(.null) }
+    var count: Int { box.count }
+    mutating func encodeNil() throws { box.append(Box(.value(.null))) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        append(try encodeValue(value, path: codingPath + [AnyCodingKey(intValue: count)]))
+        box.append(Box(.value(try encodeValue(value, path: codingPath + [AnyCodingKey(intValue: count)]))))
     }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        let child = ValueEncoder(path: codingPath + [AnyCodingKey(intValue: count)])
-        return child.container(keyedBy: keyType)
+        superEncoder().container(keyedBy: keyType)
     }
     mutating func nestedUnkeyedContainer() -> UnkeyedEncodingContainer {
-        ValueEncoder(path: codingPath + [AnyCodingKey(intValue: count)]).unkeyedContainer()
+        superEncoder().unkeyedContainer()
     }
-    mutating func superEncoder() -> Encoder { ValueEncoder(path: codingPath) }
+    mutating func superEncoder() -> Encoder {
+        let child = Box(.value(.null))
+        let path = codingPath + [AnyCodingKey(intValue: count)]
+        box.append(child)
+        return ValueEncoder(path: path, storage: child)
+    }
 }
 
 private struct SingleEncoder: SingleValueEncodingContainer {
     let box: Box
     let codingPath: [CodingKey]
     init(box: Box, path: [CodingKey]) { self.box = box; codingPath = path }
-    mutating func encodeNil() throws { box.value = .null }
-    mutating func encode<T: Encodable>(_ value: T) throws { box.value = try encodeValue(value, path: codingPath) }
+    mutating func encodeNil() throws { box.node = .value(.null) }
+    mutating func encode<T: Encodable>(_ value: T) throws { box.node = .value(try encodeValue(value, path: codingPath)) }
 }
 
 // MARK: - Decoder

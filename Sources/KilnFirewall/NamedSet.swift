@@ -69,7 +69,7 @@ public struct NamedSet: Codable, Sendable, Equatable {
     public static func parseFile(_ text: String, kind: Kind, file: String) throws(ValueError) -> [(element: SetElement, line: Int)] {
         var out: [(SetElement, Int)] = []
         var number = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             number += 1
             var line = raw
             if let hash = line.firstIndex(of: "#") { line = line[..<hash] }

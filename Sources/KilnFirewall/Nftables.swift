@@ -43,7 +43,15 @@ public struct Nftables: ~Copyable {
 
     private func run(_ text: String, operation: NftError.Operation) throws(NftError) -> String {
         nft_ctx_set_dry_run(ctx, operation == .check)
-        let status = nft_run_cmd_from_buffer(ctx, text)
+        // libnftables 1.0.x loses the line and column of evaluation errors for buffer input (it quotes the
+        // first line instead), but keeps them for files: hand it the text as an in-memory file when /proc
+        // is there. Either way it is one nft run, one transaction.
+        let status: Int32
+        if operation != .run, let file = MemoryFile(text) {
+            status = nft_run_cmd_from_filename(ctx, file.path)
+        } else {
+            status = nft_run_cmd_from_buffer(ctx, text)
+        }
         // Reading a buffer also rewinds it for the next command.
         let output = nft_ctx_get_output_buffer(ctx).map { String(cString: $0) } ?? ""
         let errors = nft_ctx_get_error_buffer(ctx).map { String(cString: $0) } ?? ""
@@ -53,6 +61,31 @@ public struct Nftables: ~Copyable {
         }
         return output
     }
+}
+
+/// Text in a memfd, reachable as `/proc/self/fd/N` while this value lives.
+private struct MemoryFile: ~Copyable {
+    let fd: Int32
+    var path: String { "/proc/self/fd/\(fd)" }
+
+    init?(_ text: String) {
+        // memfd_create(2) is behind _GNU_SOURCE in the C headers Swift sees, so look the symbol up.
+        typealias Create = @convention(c) (UnsafePointer<CChar>, UInt32) -> Int32
+        guard let symbol = dlsym(nil, "memfd_create") else { return nil }
+        let fd = unsafeBitCast(symbol, to: Create.self)("kiln-ruleset", 1 /* MFD_CLOEXEC */)
+        guard fd >= 0 else { return nil }
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { close(fd); return nil }
+            bytes = bytes.dropFirst(n)
+        }
+        guard access("/proc/self/fd/\(fd)", R_OK) == 0 else { close(fd); return nil }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
 }
 
 /// libnftables rejected a ruleset. `diagnostics` holds each `Error:` it printed, with the ruleset line and

@@ -63,6 +63,7 @@ extension FirewallCompiler {
             l4.append("meta l4proto " + anonymousSet(protos.map(\.nftName)))
         }
         l4 += [sport, dport].compactMap { $0 }
+        if let raw = r.raw, !raw.isEmpty { l4.append(raw) }
 
         var tail: [String] = []
         if let limit = r.limit {

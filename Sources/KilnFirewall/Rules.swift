@@ -17,17 +17,20 @@ public struct Rule: Codable, Sendable, Equatable {
     public var limit: RateLimit?
     public var comment: String?
     public var early: Bool?
+    /// nft match statements inserted verbatim before the verdict (an escape hatch, e.g. `meta mark 0x1`);
+    /// libnftables checks them at build time and errors name this rule.
+    public var raw: String?
 
     public init(from: String, to: String?, proto: [Proto]? = nil, sport: PortMatch? = nil, dport: PortMatch? = nil,
                 source: AddressMatch? = nil, destination: AddressMatch? = nil, icmpType: [ICMPType]? = nil,
-                action: Action, log: Bool? = nil, limit: RateLimit? = nil, comment: String? = nil, early: Bool? = nil) {
+                action: Action, log: Bool? = nil, limit: RateLimit? = nil, comment: String? = nil, early: Bool? = nil, raw: String? = nil) {
         self.from = from; self.to = to; self.proto = proto.map(ProtoList.init); self.sport = sport; self.dport = dport
         self.source = source; self.destination = destination; self.icmpType = icmpType; self.action = action
-        self.log = log; self.limit = limit; self.comment = comment; self.early = early
+        self.log = log; self.limit = limit; self.comment = comment; self.early = early; self.raw = raw
     }
 
     enum CodingKeys: String, CodingKey {
-        case from, to, proto, sport, dport, source, destination, icmpType = "icmp-type", action, log, limit, comment, early
+        case from, to, proto, sport, dport, source, destination, icmpType = "icmp-type", action, log, limit, comment, early, raw
     }
 
     public init(from decoder: Decoder) throws {
@@ -54,6 +57,11 @@ public struct Rule: Codable, Sendable, Equatable {
         limit = try c.decodeIfPresent(RateLimit.self, forKey: .limit)
         comment = try c.decodeIfPresent(String.self, forKey: .comment)
         early = try c.decodeIfPresent(Bool.self, forKey: .early)
+        raw = try c.decodeIfPresent(String.self, forKey: .raw)
+        if let raw, raw.contains(where: { $0 == "\n" || $0 == "\r\n" || $0 == ";" || $0 == "#" }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [CodingKeys.raw],
+                debugDescription: "raw may not contain newlines, ';' or '#': it is part of one rule"))
+        }
     }
 }
 

@@ -130,6 +130,31 @@ func sha256Hex(ofFile path: String) throws -> String {
     return hasher.finalize().map { String(format: "%02x", $0) }.joined()
 }
 
+/// The lower-case hex SHA-256 of bytes in memory.
+func sha256Hex(of bytes: [UInt8]) -> String {
+    SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+}
+
+/// The whole content of a file, read with read(2) into one buffer.
+func readFileBytes(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw PackageError.io(path: path, message: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    let size = fileSize(path) ?? 0
+    var bytes = [UInt8](repeating: 0, count: size)
+    var done = 0
+    while done < size {
+        let count = bytes.withUnsafeMutableBytes { buffer -> Int in
+            guard let base = buffer.baseAddress else { return 0 }
+            return read(fd, base + done, size - done)
+        }
+        if count < 0 && errno == EINTR { continue }
+        guard count > 0 else { throw PackageError.io(path: path, message: "short read at byte \(done) of \(size)") }
+        done += count
+    }
+    return bytes
+}
+
 /// Creates `path` and its parents.
 func makeDirectory(_ path: String) throws {
     do {

@@ -69,7 +69,7 @@ public struct LockFile: Codable, Sendable, Equatable {
         guard lock.lockVersion == 1 else {
             throw PackageError.lockFile(path: path, message: "unsupported lockVersion \(lock.lockVersion); expected 1")
         }
-        for package in lock.packages where package.sha256.count != 64 || package.size < 0 {
+        for package in lock.packages where !isSHA256Hex(package.sha256) || package.size < 0 {
             throw PackageError.lockFile(path: path, message: "package \(package.name): bad sha256 or size")
         }
         return lock

@@ -16,7 +16,12 @@ struct IndexEntry: Sendable {
     /// Index into `PackageIndex.origins`.
     var origin = 0
 
-    var isComplete: Bool { !name.isEmpty && !version.isEmpty && !filename.isEmpty && size >= 0 && sha256.count == 64 }
+    var isComplete: Bool { !name.isEmpty && !version.isEmpty && !filename.isEmpty && size >= 0 && isSHA256Hex(sha256) }
+}
+
+/// Whether `text` is 64 lower-case hex digits (it becomes a cache file name, so nothing else may pass).
+func isSHA256Hex(_ text: String) -> Bool {
+    text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
 }
 
 /// A fast deb822 reader for Packages indices: walks the UTF-8 bytes once, line by line (memchr), and turns only the

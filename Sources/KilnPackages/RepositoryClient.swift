@@ -32,10 +32,9 @@ public final class RepositoryClient {
                 let origin = origins.count
                 origins.append(IndexOrigin(baseURI: uri, suite: suite))
                 for component in source.components.isEmpty ? ["main"] : source.components {
-                    let path = try indexFile(uri: uri, suite: suite, component: component,
-                                             architecture: architecture, release: release)
                     let started = Date()
-                    let bytes = try Decompressor.contents(of: path)
+                    let bytes = try indexBytes(uri: uri, suite: suite, component: component,
+                                               architecture: architecture, release: release)
                     let parsed = PackagesParser.parse(bytes, origin: origin)
                     logger.debug("parsed index", metadata: [
                         "suite": "\(suite)", "component": "\(component)", "packages": "\(parsed.count)",
@@ -76,26 +75,41 @@ public final class RepositoryClient {
         throw lastError
     }
 
-    /// The local path of a verified index file (`Packages.xz`, else `.gz`, else plain), downloaded if not cached.
-    private func indexFile(uri: String, suite: String, component: String, architecture: String,
-                           release: ReleaseFile) throws -> String {
+    /// The verified, uncompressed Packages index of one component. The first time, the compressed form
+    /// (`Packages.xz`, else `.gz`) is downloaded and checked against the Release; its decompressed text is then
+    /// checked against the Release's entry for the plain `Packages` and kept under that hash, so later loads
+    /// neither download nor decompress anything.
+    private func indexBytes(uri: String, suite: String, component: String, architecture: String,
+                            release: ReleaseFile) throws -> [UInt8] {
         let stem = "\(component)/binary-\(architecture)/Packages"
+        let plain = release.sha256[stem]
+        if let plain, fileSize(cache.indicesDirectory + "/" + plain.sha256) == plain.size {
+            logger.debug("index cached", metadata: ["suite": "\(suite)", "file": "\(stem)"])
+            return try readFileBytes(cache.indicesDirectory + "/" + plain.sha256)
+        }
         guard let (name, entry) = [stem + ".xz", stem + ".gz", stem]
             .lazy.compactMap({ name in release.sha256[name].map { (name, $0) } }).first
         else {
             throw PackageError.indexNotListed(url: joinURL(uri, "dists/\(suite)/InRelease"), path: stem)
         }
-        let final = cache.indicesDirectory + "/" + entry.sha256
-        if fileSize(final) == entry.size {
-            logger.debug("index cached", metadata: ["suite": "\(suite)", "file": "\(name)"])
-            return final
-        }
         let url = joinURL(uri, "dists/\(suite)/\(name)")
-        let partial = final + ".partial"
-        try Downloader(options: cache.options, logger: logger)
-            .download(url, to: partial, expectedSize: entry.size, package: nil, handle: handle)
-        try Downloader.install(partial, as: final, size: entry.size, sha256: entry.sha256,
-                               package: "\(suite)/\(name)", url: url)
-        return final
+        let compressed = cache.indicesDirectory + "/" + entry.sha256
+        if fileSize(compressed) != entry.size {
+            let partial = compressed + ".partial"
+            try Downloader(options: cache.options, logger: logger)
+                .download(url, to: partial, expectedSize: entry.size, package: nil, handle: handle)
+            try Downloader.install(partial, as: compressed, size: entry.size, sha256: entry.sha256,
+                                   package: "\(suite)/\(name)", url: url)
+        }
+        let bytes = name == stem ? try readFileBytes(compressed) : try Decompressor.contents(of: compressed)
+        guard let plain, name != stem else { return bytes }
+        let actual = sha256Hex(of: bytes)
+        guard bytes.count == plain.size, actual == plain.sha256 else {
+            unlink(compressed)
+            throw PackageError.hashMismatch(package: "\(suite)/\(stem)", url: url, expected: plain.sha256, actual: actual)
+        }
+        try writeAtomically(Data(bytes), to: cache.indicesDirectory + "/" + plain.sha256)
+        unlink(compressed)
+        return bytes
     }
 }

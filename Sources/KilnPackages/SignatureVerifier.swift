@@ -39,23 +39,10 @@ struct SignatureVerifier {
     }
 
     private func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw PackageError.tool(name: arguments[0], message: "cannot run: \(error.localizedDescription)")
-        }
-        let data = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        if process.terminationStatus == 127 {
+        let result = try Subprocess.run(arguments, timeout: 120)
+        if result.status == 127 {
             throw PackageError.tool(name: arguments[0], message: "not found on PATH (install gnupg / gpgv)")
         }
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        return (result.status, result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

@@ -15,6 +15,23 @@ struct JSONTests {
         #expect(text.contains("\"restart\":\"on-failure\""))
     }
 
+    /// Members written through a nested container after it was handed out still land in the parent.
+    @Test func nestedContainersAreWrittenBack() throws {
+        struct Outer: Encodable {
+            func encode(to encoder: Encoder) throws {
+                var c = encoder.container(keyedBy: AnyCodingKey.self)
+                var zones = c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: AnyCodingKey(stringValue: "zones"))
+                var list = c.nestedUnkeyedContainer(forKey: AnyCodingKey(stringValue: "list"))
+                try zones.encode(["lan"], forKey: AnyCodingKey(stringValue: "inside"))
+                try list.encode(1)
+                var inner = list.nestedContainer(keyedBy: AnyCodingKey.self)
+                try inner.encode(true, forKey: AnyCodingKey(stringValue: "deep"))
+                try c.encode("x", forKey: AnyCodingKey(stringValue: "after"))
+            }
+        }
+        #expect(try KilnJSON.encode(Outer()).serialized == #"{"zones":{"inside":["lan"]},"list":[1,{"deep":true}],"after":"x"}"#)
+    }
+
     @Test func parserRejectsBadDocuments() {
         for bad in ["", "{", "[1,]", "{\"a\":1,\"a\":2}", "01", "\"\\x\"", "[1] 2", "\"\u{01}\"", "1e", "-"] {
             #expect(throws: JSONParser.Error.self, "\(bad)") { try JSONParser.parse(bad) }

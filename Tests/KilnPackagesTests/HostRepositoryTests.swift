@@ -30,6 +30,18 @@ struct HostRepositoryTests {
         #expect(records.contains { $0.name == "libnftables1" })
         #expect(index.sourceDateEpoch > 1_600_000_000)
         let bytes = records.reduce(0) { $0 + $1.size }
+        // The largest index on its own: decompression and parsing timed apart.
+        let indices = cache.directory + "/indices"
+        let largest = try #require(try FileManager.default.contentsOfDirectory(atPath: indices)
+            .max { (fileSize(indices + "/" + $0) ?? 0) < (fileSize(indices + "/" + $1) ?? 0) })
+        clock = Date()
+        let text = try Decompressor.contents(of: indices + "/" + largest)
+        let decompressSeconds = Date().timeIntervalSince(clock)
+        clock = Date()
+        let stanzas = PackagesParser.parse(text, origin: 0)
+        let parseSeconds = Date().timeIntervalSince(clock)
+        #expect(stanzas.count > 60_000)
+        print("largest index: \(text.count / 1_000_000) MB, \(stanzas.count) stanzas; xz \(String(format: "%.2f", decompressSeconds)) s, parse \(String(format: "%.2f", parseSeconds)) s")
         print("""
             host repository: \(index.count) packages from \(index.suites.joined(separator: " ")) in \
             \(String(format: "%.2f", loadSeconds)) s; resolved \(records.count) packages \

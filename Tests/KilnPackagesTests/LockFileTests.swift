@@ -49,6 +49,13 @@ struct LockFileTests {
         #expect(throws: PackageError.lockFile(path: path, message: "unsupported lockVersion 2; expected 1")) {
             try LockFile.read(path)
         }
+        let traversal = "../../../../etc/" + String(repeating: "a", count: 48)
+        try writeFile(path, #"{"lockVersion": 1, "sourceDateEpoch": 1, "suites": [], "packages": [{"name": "x", "#
+                      + #""version": "1", "architecture": "all", "filename": "pool/x.deb", "size": 1, "suite": "", "#
+                      + #""sha256": "\#(traversal)"}]}"#)
+        #expect(throws: PackageError.lockFile(path: path, message: "package x: bad sha256 or size")) {
+            try LockFile.read(path)
+        }
         #expect(throws: PackageError.lockFile(path: directory + "/none.lock", message: "cannot read lock file")) {
             try LockFile.read(directory + "/none.lock")
         }

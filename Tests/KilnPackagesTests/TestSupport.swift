@@ -1,16 +1,9 @@
 import Foundation
 @testable import KilnPackages
 
-/// Runs a tool from PATH and returns its exit status (output discarded).
-func runTool(_ tool: String, _ arguments: [String]) throws -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [tool] + arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus
+/// Runs a tool from PATH and returns its exit status (posix_spawn + waitpid, bounded in time).
+func runTool(_ tool: String, _ arguments: [String], timeout: Double = 120) throws -> Int32 {
+    try Subprocess.run([tool] + arguments, timeout: timeout).status
 }
 
 /// A fresh directory under the system temp dir, removed by the caller with `removeTree`.

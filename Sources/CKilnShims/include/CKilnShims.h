@@ -26,3 +26,73 @@ int kiln_signalfd(const sigset_t *mask, int nonblocking);
 int kiln_setns_path(const char *path, int nstype);
 /// pipe2(2) with O_CLOEXEC (pipe2 is a GNU extension missing from Glibc's Swift module). Returns 0 or -errno.
 int kiln_pipe_cloexec(int fds[2]);
+
+// ---- Fast-path switch: AF_PACKET TPACKET_V3 rings and batched transmit (KilnSwitch) ----
+#include <linux/if_packet.h>
+
+/// An AF_PACKET socket (ETH_P_ALL) bound to `ifindex`, promiscuous, ignoring its own outgoing frames, with a
+/// TPACKET_V3 block-based RX ring of `block_count` blocks of `block_size` bytes mapped at `*ring`. A block is
+/// handed over when full or after `timeout_ms`. Returns the fd or -errno.
+int kiln_packet_open(int ifindex, unsigned block_size, unsigned block_count, unsigned frame_size,
+                     unsigned timeout_ms, void **ring);
+/// munmap of a ring from kiln_packet_open.
+int kiln_packet_unmap(void *ring, size_t length);
+/// The kernel's drop and packet counts since the last call (PACKET_STATISTICS, tpacket_stats_v3).
+int kiln_packet_stats(int fd, unsigned *packets, unsigned *drops);
+
+/// One frame located in an RX block: its bytes, length, VLAN metadata and the offset of the next frame.
+struct kiln_frame {
+    const uint8_t *data;
+    uint32_t length;
+    uint32_t next;       // offset from this frame's header to the next one (0 for the last)
+    uint16_t tci;        // valid when vlan_valid
+    uint8_t vlan_valid;  // TP_STATUS_VLAN_VALID: the kernel stripped an 802.1Q tag into tci
+    uint8_t outgoing;    // sll_pkttype == PACKET_OUTGOING
+};
+
+/// True when the block at `block` belongs to user space (TP_STATUS_USER), read with acquire ordering.
+static inline int kiln_block_ready(const void *block) {
+    const struct tpacket_block_desc *b = (const struct tpacket_block_desc *)block;
+    return (__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+}
+/// Frames in a ready block.
+static inline uint32_t kiln_block_count(const void *block) {
+    return ((const struct tpacket_block_desc *)block)->hdr.bh1.num_pkts;
+}
+/// Offset of the first frame header in a ready block.
+static inline uint32_t kiln_block_first(const void *block) {
+    return ((const struct tpacket_block_desc *)block)->hdr.bh1.offset_to_first_pkt;
+}
+/// Returns a block to the kernel (release ordering: our reads of its frames are done).
+static inline void kiln_block_release(void *block) {
+    struct tpacket_block_desc *b = (struct tpacket_block_desc *)block;
+    __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+}
+/// Describes the frame whose tpacket3_hdr is at `header`.
+static inline struct kiln_frame kiln_block_frame(const void *header) {
+    const struct tpacket3_hdr *h = (const struct tpacket3_hdr *)header;
+    const struct sockaddr_ll *sll =
+        (const struct sockaddr_ll *)((const uint8_t *)header + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)));
+    struct kiln_frame f;
+    f.data = (const uint8_t *)header + h->tp_mac;
+    f.length = h->tp_snaplen;
+    f.next = h->tp_next_offset;
+    f.vlan_valid = (h->tp_status & TP_STATUS_VLAN_VALID) ? 1 : 0;
+    f.tci = (uint16_t)h->hv1.tp_vlan_tci;
+    f.outgoing = sll->sll_pkttype == 4 /* PACKET_OUTGOING */;
+    return f;
+}
+
+/// A fixed batch of up to KILN_TX_BATCH frames for one port, sent with one sendmmsg(2). Frames are not copied:
+/// tag changes are made with iovecs around the original bytes, which must stay valid until the send.
+#define KILN_TX_BATCH 64
+typedef struct kiln_txbatch kiln_txbatch;
+kiln_txbatch *kiln_txbatch_new(void);
+void kiln_txbatch_free(kiln_txbatch *batch);
+int kiln_txbatch_count(const kiln_txbatch *batch);
+/// Queues a frame. `action`: 0 as is, 1 pop the tag at offset 12, 2 push a tag with `tci`, 3 replace the tag's
+/// TCI. Returns the new count, or -ENOBUFS when the batch is full (send first).
+int kiln_txbatch_add(kiln_txbatch *batch, const void *frame, uint32_t length, int action, uint16_t tci);
+/// Sends the batch on `fd` (sendmmsg, or one writev per frame when `use_writev`, for a TAP) and empties it.
+/// Returns frames sent (fewer when the device refused some) or -errno if none went.
+int kiln_txbatch_send(int fd, kiln_txbatch *batch, int use_writev);
