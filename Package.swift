@@ -51,7 +51,7 @@ let package = Package(
         ]),
         .target(name: "KilnVM", dependencies: ["KilnConfig", "CKilnShims", .product(name: "Logging", package: "swift-log")]),
         .target(name: "KilnTest", dependencies: [
-            "KilnVM", "KilnManifest", "KilnConfig", "CKilnShims",
+            "KilnVM", "KilnManifest", "KilnConfig", "KilnSystem", "CKilnShims",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnDeploy", dependencies: ["KilnImage", "KilnManifest", .product(name: "Logging", package: "swift-log")]),
@@ -73,5 +73,6 @@ let package = Package(
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
         .testTarget(name: "KilnIntegrationTests", exclude: ["Fixtures"]),
         .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem"]),
+        .testTarget(name: "KilnTestTests", dependencies: ["KilnTest", "KilnSystem"]),
     ]
 )

@@ -14,6 +14,9 @@ public final class Fabric {
     public private(set) var taps: [String: String] = [:]
     /// Interfaces created inside each host namespace, in link order (`eth0`, `eth1`, …).
     public private(set) var hostInterfaces: [String: [String]] = [:]
+    /// The userspace 802.1Q switch of each VM NIC that has `vlan:` links, by `vm.nic` (see `VLANTrunk`).
+    public private(set) var trunks: [String: VLANTrunk] = [:]
+    private let trunkLock = NSLock()
 
     public init(pid: Int32 = getpid()) { prefix = "kiln\(pid)-" }
 
@@ -30,7 +33,18 @@ public final class Fabric {
     }
 
     /// Builds the network for a topology. `nics` lists each VM's interface names in NIC order.
+    ///
+    /// A VM NIC with `vlan:` links keeps its TAP out of the bridge: a `VLANTrunk` joins the TAP (trunk), the
+    /// fabric end of each VLAN link (access port) and a veth pair `<tap>u`–`<tap>b` into the bridge (untagged traffic).
     public func setUp(_ topology: Topology, nics: [String: [String]]) throws {
+        var trunkPorts: [String: [VLANTrunk.Port]] = [:]
+        for link in topology.links where link.vlan != nil {
+            let aIsNIC = link.a.contains("."), bIsNIC = link.b.contains(".")
+            guard aIsNIC != bIsNIC else {
+                throw TestError.topology("link \(link.a) ↔ \(link.b): 'vlan' makes a host an access port of a VM NIC, so one end must be a host and the other vm.nic")
+            }
+            trunkPorts[aIsNIC ? link.a : link.b] = []
+        }
         try addNamespace(fabricNamespace)
         for host in topology.hosts?.keys ?? [] { try addNamespace(namespace(ofHost: host)) }
 
@@ -45,7 +59,15 @@ public final class Fabric {
             for (nicIndex, nic) in (nics[vm] ?? []).enumerated() {
                 let tap = "t\(vmIndex)n\(nicIndex)"
                 try ip(fabricNamespace, "tuntap", "add", "dev", tap, "mode", "tap")
-                try ip(fabricNamespace, "link", "set", tap, "up")
+                if trunkPorts["\(vm).\(nic)"] != nil {
+                    try relayOwned(tap)
+                    try ip(fabricNamespace, "link", "add", tap + "u", "type", "veth", "peer", "name", tap + "b")
+                    try relayOwned(tap + "u")
+                    try ip(fabricNamespace, "link", "set", tap + "b", "up")
+                    trunkPorts["\(vm).\(nic)"] = [.init(interface: tap, mode: .trunk)]
+                } else {
+                    try ip(fabricNamespace, "link", "set", tap, "up")
+                }
                 taps["\(vm).\(nic)"] = tap
                 group["\(vm).\(nic)"] = "\(vm).\(nic)"
             }
@@ -62,7 +84,14 @@ public final class Fabric {
                 try ip(fabricNamespace, "link", "set", name, "up")
                 bridges[root] = name
             }
-            if let tap = taps[end], let bridge = bridges[root] { try ip(fabricNamespace, "link", "set", tap, "master", bridge) }
+            guard let tap = taps[end], let bridge = bridges[root] else { continue }
+            // A trunk's untagged side joins the bridge; tags pass too when other VM NICs share it (a VM-to-VM trunk).
+            let port = trunkPorts[end] == nil ? tap : tap + "b"
+            try ip(fabricNamespace, "link", "set", port, "master", bridge)
+            if trunkPorts[end] != nil {
+                let shared = taps.keys.contains { $0 != end && find($0) == root }
+                trunkPorts[end, default: []].append(.init(interface: tap + "u", mode: shared ? .trunk : .native))
+            }
         }
 
         var veths = 0
@@ -74,9 +103,6 @@ public final class Fabric {
         for link in topology.links {
             let aIsNIC = link.a.contains("."), bIsNIC = link.b.contains(".")
             if aIsNIC && bIsNIC { continue }
-            if link.vlan != nil {
-                throw TestError.unsupported("VLAN access links (\(link.a) ↔ \(link.b)): this host kernel has no 802.1Q or bridge VLAN filtering")
-            }
             veths += 1
             let tmpA = "kv\(veths)a", tmpB = "kv\(veths)b"
             if !aIsNIC && !bIsNIC {
@@ -88,9 +114,20 @@ public final class Fabric {
             let (host, nic) = aIsNIC ? (link.b, link.a) : (link.a, link.b)
             guard let bridge = bridges[find(nic)] else { throw TestError.topology("no NIC '\(nic)' (the VM's interfaces are: \(taps.keys.sorted().joined(separator: ", ")))") }
             try ip(fabricNamespace, "link", "add", tmpA, "type", "veth", "peer", "name", tmpB, "netns", namespace(ofHost: host))
-            try ip(fabricNamespace, "link", "set", tmpA, "master", bridge)
-            try ip(fabricNamespace, "link", "set", tmpA, "up")
+            if let vlan = link.vlan {
+                try relayOwned(tmpA)
+                try ip(fabricNamespace, "link", "set", tmpA, "up")
+                trunkPorts[nic, default: []].append(.init(interface: tmpA, mode: .access(UInt16(vlan))))
+            } else {
+                try ip(fabricNamespace, "link", "set", tmpA, "master", bridge)
+                try ip(fabricNamespace, "link", "set", tmpA, "up")
+            }
             try rename(namespace(ofHost: host), tmpB, hostEnd(host))
+        }
+        for (nic, ports) in trunkPorts.sorted(by: { $0.key < $1.key }) {
+            let trunk = VLANTrunk(namespace: fabricNamespace, ports: ports)
+            trunkLock.withLock { trunks[nic] = trunk }
+            try trunk.start()
         }
 
         for (host, spec) in topology.hosts?.entries ?? [] {
@@ -115,6 +152,13 @@ public final class Fabric {
         try ip(name, "link", "set", "lo", "up")
     }
 
+    /// An interface only the VLAN relay reads: up, without an IPv6 link-local address, so the fabric
+    /// namespace's own stack sends nothing through it.
+    private func relayOwned(_ name: String) throws {
+        try ip(fabricNamespace, "link", "set", name, "addrgenmode", "none")
+        try ip(fabricNamespace, "link", "set", name, "up")
+    }
+
     private func rename(_ ns: String, _ from: String, _ to: String) throws {
         try ip(ns, "link", "set", from, "name", to)
         try ip(ns, "link", "set", to, "up")
@@ -123,8 +167,14 @@ public final class Fabric {
     private func ip(_ ns: String, _ args: String...) throws { try ip(ns, args) }
     private func ip(_ ns: String, _ args: [String]) throws { try HostCommand.check(["ip", "-n", ns] + args) }
 
-    /// Deletes every namespace this run made; their links, bridges and TAPs go with them.
+    /// Stops the VLAN relays (their threads exit), then deletes every namespace this run made; their links,
+    /// bridges and TAPs go with them.
     public func tearDown() {
+        let stopping = trunkLock.withLock { () -> [VLANTrunk] in
+            defer { trunks = [:] }
+            return Array(trunks.values)
+        }
+        for trunk in stopping { trunk.stop() }
         for ns in namespaces.reversed() { _ = try? HostCommand.run(["ip", "netns", "del", ns]) }
         namespaces = []
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KilnSystem
 
 /// A short-lived host tool run to completion (`ip`, `bridge`, a check's command) with a deadline.
 public struct HostCommand {
@@ -15,42 +16,63 @@ public struct HostCommand {
         public var timedOut: Bool
     }
 
-    /// Runs argv, returning status and combined output; kills the process group at the deadline.
+    /// Runs argv (PATH lookup) in its own session, returning status and combined output; the whole process
+    /// group is killed at the deadline. Started with posix_spawn and reaped with waitpid by this thread, so
+    /// no other thread or run loop has to make progress for it to finish.
     public static func run(_ argv: [String], timeout: Double = 30, stdin: String? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : "/usr/bin/env")
-        process.arguments = argv[0].hasPrefix("/") ? Array(argv.dropFirst()) : argv
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let input = Pipe()
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        let collected = OutputBuffer()
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { collected.append(data) }
+        let output = try FileDescriptor.pipe()
+        let input = stdin == nil ? nil : try FileDescriptor.pipe()
+        let devNull = try FileDescriptor.open("/dev/null", .readOnly)
+        let pid = try ChildProcess.spawn(argv, stdin: input?.read.rawValue ?? devNull.rawValue,
+                                         stdout: output.write.rawValue, stderr: output.write.rawValue, newSession: true)
+        try output.write.close()
+        if let input, let stdin {
+            try input.read.close()
+            // Small inputs only (a check's script): a pipe holds 64 KiB.
+            try? input.write.writeAll(Array(stdin.utf8))
+            try input.write.close()
         }
-        try process.run()
-        if let stdin {
-            input.fileHandleForWriting.write(Data(stdin.utf8))
-            try? input.fileHandleForWriting.close()
-        }
+        _ = fcntl(output.read.rawValue, F_SETFL, fcntl(output.read.rawValue, F_GETFL) | O_NONBLOCK)
         let deadline = Date().addingTimeInterval(timeout)
+        var collected = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 16_384)
         var timedOut = false
-        while process.isRunning {
-            if Date() > deadline {
-                timedOut = true
-                kill(-process.processIdentifier, SIGKILL)
-                kill(process.processIdentifier, SIGKILL)
-                break
+        var status: TerminationStatus?
+        var open = true
+        while status == nil {
+            if open {
+                var p = pollfd(fd: output.read.rawValue, events: Int16(POLLIN), revents: 0)
+                _ = poll(&p, 1, 20)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { Glibc.read(output.read.rawValue, $0.baseAddress, $0.count) }
+                    if n > 0 { collected += buffer[0..<n]; continue }
+                    if n == 0 { open = false }
+                    if n < 0 && errno == EINTR { continue }
+                    break
+                }
+            } else {
+                usleep(5_000)
             }
-            usleep(5_000)
+            status = try ChildProcess.tryWait(pid)
+            if status == nil && Date() > deadline {
+                timedOut = true
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+                status = try ChildProcess.wait(pid)
+            }
         }
-        process.waitUntilExit()
-        pipe.fileHandleForReading.readabilityHandler = nil
-        let rest = pipe.fileHandleForReading.readDataToEndOfFile()
-        collected.append(rest)
-        return Result(status: process.terminationStatus, output: collected.text, timedOut: timedOut)
+        // What the child wrote before it ended (a background grandchild holding the pipe is not waited for).
+        while open {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(output.read.rawValue, $0.baseAddress, $0.count) }
+            if n > 0 { collected += buffer[0..<n] } else if n < 0 && errno == EINTR { continue } else { break }
+        }
+        let code: Int32
+        switch status {
+        case let .exited(value): code = value
+        case let .signaled(signal): code = 128 + signal
+        case nil: code = -1
+        }
+        return Result(status: code, output: String(decoding: collected, as: UTF8.self), timedOut: timedOut)
     }
 
     /// Runs argv and throws with its output unless it exits 0.
@@ -62,11 +84,4 @@ public struct HostCommand {
         }
         return r.output
     }
-}
-
-final class OutputBuffer: @unchecked Sendable {
-    private var data = Data()
-    private let lock = NSLock()
-    func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
-    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
 }

@@ -67,6 +67,12 @@ struct BuildAndBootTests {
         #expect(r.stdout.contains(" 0 failed"), "\(r.stdout)")
         let xml = (try? String(contentsOfFile: junit, encoding: .utf8)) ?? ""
         #expect(xml.contains("failures=\"0\"") && xml.contains("<testcase"), "\(xml)")
+        // The VLAN part ran: clients behind the trunk leased from their pools and the firewall kept them apart.
+        for name in ["leases an address from the VLAN 10 pool", "leases an address from the VLAN 20 pool",
+                     "VLAN 10 reaches the WAN server through NAT", "VLAN 10 → VLAN 20 is rejected by the firewall",
+                     "VLAN 20 → VLAN 10 is dropped by the firewall"] {
+            #expect(r.stdout.contains("PASS a client in VLAN") && r.stdout.contains(name), "\(name): \(r.stdout)")
+        }
         #expect(Kiln.leftovers(of: r.pid).isEmpty, "\(Kiln.leftovers(of: r.pid))")
     }
 
