@@ -29,8 +29,10 @@ enum Init {
         guard let config else { return idle(sequence: sequence, supervisor: Supervisor([])) }
 
         _ = sequence.run("modules") {
-            let loaded = try Modules.load(config.modules, release: config.kernelRelease)
-            return [("count", .int(Int64(loaded)))]
+            let report = try Modules.load(config.modules, release: config.kernelRelease)
+            // The slowest loads, so a boot-time regression names its module.
+            let slowest = report.slowest.map { "\($0.0) \(Int($0.1.rounded()))ms" }.joined(separator: ", ")
+            return [("count", .int(Int64(report.loaded))), ("slowest", .string(slowest))]
         }
 
         // The default-drop ruleset goes in before any NIC is up; if it cannot, no NIC comes up at all.
