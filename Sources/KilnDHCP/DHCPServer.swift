@@ -80,7 +80,8 @@ public final class DHCPServer {
 
     /// The entry point of `kiln-init service dhcp /etc/kiln/dhcp.json`: loads the config, serves until SIGTERM
     /// or SIGINT, and returns the process exit status (0 on a clean stop, 1 on a config or socket error).
-    public static func run(configPath: String = DHCPServerConfig.defaultPath) -> Int32 {
+    /// `ready` is called once the sockets are bound and the server is about to serve.
+    public static func run(configPath: String = DHCPServerConfig.defaultPath, ready: () -> Void = {}) -> Int32 {
         let log: (String) -> Void = { line in
             let bytes = Array("dhcp: \(line)\n".utf8)
             _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
@@ -99,6 +100,7 @@ public final class DHCPServer {
         sigaction(SIGINT, &action, nil)
         do {
             let server = try DHCPServer(config: config, log: log)
+            ready()
             server.serve { stopSignal != 0 }
             log("stopped")
             return 0

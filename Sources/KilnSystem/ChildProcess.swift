@@ -32,9 +32,11 @@ public enum ChildProcess {
     /// default signal dispositions (a PID 1 blocks and ignores signals that its children must not inherit),
     /// and with `newSession` its own session and process group (setsid), so it can be signalled as a group.
     /// `processGroup` instead puts it in a process group (0: a new one led by the child; N: join group N).
+    /// `descriptors` maps further child descriptors (3, 4, …) to the caller's, e.g. a readiness pipe.
     public static func spawn(
         _ arguments: [String], environment: [String]? = nil,
         stdin: Int32? = nil, stdout: Int32? = nil, stderr: Int32? = nil,
+        descriptors: [(target: Int32, source: Int32)] = [],
         newSession: Bool = false, processGroup: pid_t? = nil
     ) throws(Errno) -> pid_t {
         guard let program = arguments.first else { throw Errno(EINVAL, operation: "spawn", subject: "(empty argv)") }
@@ -45,6 +47,7 @@ public enum ChildProcess {
         for (source, target) in [(stdin, Int32(0)), (stdout, 1), (stderr, 2)] {
             if let source { posix_spawn_file_actions_adddup2(&actions, source, target) }
         }
+        for (target, source) in descriptors { posix_spawn_file_actions_adddup2(&actions, source, target) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -134,5 +137,20 @@ final class CStringArray {
             guard let base = buffer.baseAddress else { return EINVAL }
             return body(base)
         }
+    }
+}
+
+/// Service readiness, the way Kiln's supervisor hears it: the service inherits the write end of a pipe as the
+/// descriptor named by `KILN_READY_FD` and writes one line once it serves (sockets bound, config loaded).
+public enum Readiness {
+    public static let environmentVariable = "KILN_READY_FD"
+
+    /// Tells the supervisor this process is ready; does nothing when not started by one. Call once.
+    public static func notify() {
+        guard let value = getenv(environmentVariable), let fd = Int32(String(cString: value)), fd > 2 else { return }
+        var line: UInt8 = 0x0A
+        _ = Glibc.write(fd, &line, 1)
+        _ = Glibc.close(fd)
+        unsetenv(environmentVariable)
     }
 }

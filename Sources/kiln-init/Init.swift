@@ -59,7 +59,8 @@ enum Init {
         _ = sequence.run("services") {
             try supervisor.startAll()
             if !config.services.isEmpty {
-                let failed = supervisor.settle(ms: 300)
+                // Under TCG a service's first start takes a few hundred ms; 10 s is for a stuck one.
+                let failed = supervisor.awaitReady(ms: 10_000)
                 if !failed.isEmpty { throw PhaseFailure(phase: "services", message: failed.joined(separator: "; ")) }
             }
             return [("count", .int(Int64(config.services.count)))]

@@ -1,12 +1,13 @@
 import Glibc
 import KilnDHCP
+import KilnSystem
 
 /// `kiln-init service NAME ARGS…`: Kiln's own data-plane services, run under the supervisor.
 enum ServiceEntry {
     /// Kiln's built-in services by name.
     static func entry(_ name: String) -> (([String]) -> Int32)? {
         switch name {
-        case "dhcp": return { args in DHCPServer.run(configPath: args.first ?? DHCPServerConfig.defaultPath) }
+        case "dhcp": return { args in DHCPServer.run(configPath: args.first ?? DHCPServerConfig.defaultPath, ready: Readiness.notify) }
         default: return nil
         }
     }

@@ -10,6 +10,11 @@ final class Supervisor {
         let spec: GuestService
         var pid: pid_t = 0
         var output: Int32 = -1
+        /// Read end of the readiness pipe until the service reports ready (or ends).
+        var readiness: Int32 = -1
+        var ready = false
+        /// Kiln's own services (`kiln-init service …`) report readiness; other programs are given time instead.
+        var notifies: Bool { spec.argv.first == "/sbin/kiln-init" }
         var pending: [UInt8] = []
         var restarts = 0
         var nextStart: UInt64 = 0
@@ -31,12 +36,21 @@ final class Supervisor {
 
     func start(_ s: Service) throws {
         let (readEnd, writeEnd) = try FileDescriptor.pipe()
+        let readiness = s.notifies ? try FileDescriptor.pipe() : nil
         let devNull = try FileDescriptor.open("/dev/null", .readOnly)
-        let pid = try ChildProcess.spawn(s.spec.argv, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + s.spec.env,
-                                         stdin: devNull.rawValue, stdout: writeEnd.rawValue, stderr: writeEnd.rawValue, newSession: true)
+        var environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + s.spec.env
+        if readiness != nil { environment.append("\(Readiness.environmentVariable)=3") }
+        let pid = try ChildProcess.spawn(s.spec.argv, environment: environment,
+                                         stdin: devNull.rawValue, stdout: writeEnd.rawValue, stderr: writeEnd.rawValue,
+                                         descriptors: readiness.map { [(target: Int32(3), source: $0.write.rawValue)] } ?? [],
+                                         newSession: true)
         s.pid = pid
         s.output = readEnd.release()
         _ = fcntl(s.output, F_SETFL, fcntl(s.output, F_GETFL) | O_NONBLOCK)
+        if s.readiness >= 0 { close(s.readiness) }
+        s.readiness = readiness?.read.release() ?? -1
+        s.ready = false
+        if s.readiness >= 0 { _ = fcntl(s.readiness, F_SETFL, fcntl(s.readiness, F_GETFL) | O_NONBLOCK) }
         Events.emit("service", [("name", .string(s.spec.name)), ("state", .string("started")), ("pid", .int(Int64(pid)))])
     }
 
@@ -71,6 +85,7 @@ final class Supervisor {
             if pid <= 0 { return }
             guard let s = services.first(where: { $0.pid == pid }) else { continue }
             s.pid = 0
+            if s.readiness >= 0 { close(s.readiness); s.readiness = -1 }
             let exited = status & 0x7f == 0
             let code = exited ? (status >> 8) & 0xff : -(status & 0x7f)
             let clean = exited && code == 0
@@ -87,18 +102,37 @@ final class Supervisor {
         }
     }
 
-    /// Watches the services for `ms` after they started: one that fails at once (a bad path, a crash on its
-    /// config) fails the boot instead of crash-looping behind a READY. Returns what failed.
-    func settle(ms: Int) -> [String] {
+    /// Waits until every Kiln service has said it is ready (a line on its `KILN_READY_FD` pipe), at most `ms`:
+    /// one that ends first (a bad path, a crash on its config) or stays silent fails the boot instead of
+    /// crash-looping behind a READY. Other programs count as ready once they have run for `silentMs` without
+    /// exiting. Returns what failed.
+    func awaitReady(ms: Int, silentMs: Int = 300) -> [String] {
         failures = []
-        let deadline = MonotonicClock.nanoseconds() + UInt64(ms) * 1_000_000
-        while MonotonicClock.nanoseconds() < deadline {
+        let start = MonotonicClock.nanoseconds()
+        let deadline = start + UInt64(ms) * 1_000_000
+        while true {
+            for s in services where s.readiness >= 0 {
+                var byte: UInt8 = 0
+                let n = read(s.readiness, &byte, 1)
+                if n > 0 { s.ready = true }
+                if n >= 0 { close(s.readiness); s.readiness = -1 }
+            }
             reap()
             for fd in outputs { drain(fd) }
-            usleep(10_000)
+            if !failures.isEmpty { return failures }
+            // Ended cleanly before saying it was ready (an unclean end is in `failures` already).
+            let ended = services.filter { $0.notifies && !$0.ready && !$0.running }
+            if !ended.isEmpty { return ended.map { "\($0.spec.name) exited before reporting ready" } }
+            let now = MonotonicClock.nanoseconds()
+            let given = now >= start + UInt64(silentMs) * 1_000_000
+            let waiting = services.filter { !$0.ready && ($0.notifies || !given) }
+            if waiting.isEmpty { return [] }
+            if now >= deadline {
+                return waiting.map { "\($0.spec.name) did not report ready within \(ms) ms" }
+            }
+            var polls = services.compactMap { $0.readiness >= 0 ? pollfd(fd: $0.readiness, events: Int16(POLLIN), revents: 0) : nil }
+            _ = poll(&polls, nfds_t(polls.count), 10)
         }
-        reap()
-        return failures
     }
 
     /// Milliseconds until the next scheduled restart, or -1 when none is due.
