@@ -49,7 +49,7 @@ let package = Package(
             "KilnConfig", "KilnManifest", "KilnPackages", "KilnDHCP", "KilnFirewall", "CArchive", "CZstd",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "KilnVM", dependencies: ["KilnConfig", "CKilnShims", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "KilnVM", dependencies: ["KilnConfig", "KilnSystem", "CKilnShims", .product(name: "Logging", package: "swift-log")]),
         .target(name: "KilnTest", dependencies: [
             "KilnVM", "KilnManifest", "KilnConfig", "KilnSystem", "CKilnShims",
             .product(name: "Logging", package: "swift-log"),

@@ -92,6 +92,13 @@ extension JSONValue {
         for _ in 0..<level { out += indent }
     }
 
+    /// `s` as a JSON string literal, quoted and escaped.
+    public static func quoted(_ s: String) -> String {
+        var out = ""
+        writeString(s, to: &out)
+        return out
+    }
+
     static func writeString(_ s: String, to out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {

@@ -1,4 +1,5 @@
 import Foundation
+import KilnConfig
 
 /// A JSON value from a `KILN {...}` console line, kept as written (numbers as Double).
 public enum ConsoleValue: Sendable, Equatable, Codable, CustomStringConvertible {
@@ -70,19 +71,7 @@ public enum ConsoleValue: Sendable, Equatable, Codable, CustomStringConvertible 
     /// The value as JSON text (strings quoted and escaped, object keys sorted).
     var jsonText: String {
         guard case .string(let value) = self else { return description }
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        return JSONValue.quoted(value)
     }
 
     public init(from decoder: Decoder) throws {

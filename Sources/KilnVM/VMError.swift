@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import KilnSystem
 
 /// Everything KilnVM can fail with: each case names the process, file or VM it concerns and says what happened.
 public enum VMError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -44,16 +45,8 @@ public enum VMError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// `strerror` text for an errno value (thread-safe `strerror_r`).
-func errnoText(_ code: Int32) -> String {
-    var buffer = [CChar](repeating: 0, count: 128)
-    let result = buffer.withUnsafeMutableBufferPointer { buf -> Int32 in
-        guard let base = buf.baseAddress else { return EINVAL }
-        return strerror_r(code, base, buf.count - 1)
-    }
-    guard result == 0, buffer[0] != 0 else { return "error \(code)" }
-    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
+/// `strerror` text for an errno value.
+func errnoText(_ code: Int32) -> String { Errno.message(for: code) }
 
 /// Seconds with up to three decimals and no trailing zeros: `2`, `0.5`, `12.345`.
 func formatSeconds(_ seconds: Double) -> String {

@@ -100,11 +100,18 @@ private func panicCommand(kernel: String, machine: MachineType, qmp: String?) ->
             }
             #expect(status != nil, "VM \(vm.name) exited: \(String(describing: vm.termination))")
         }
-        // QEMU 7.2 connects a stream client asynchronously; "info network" names the peer once it is connected.
-        let network = try QMPClient.execute(
-            "human-monitor-command", arguments: ["command-line": .string("info network")],
-            socket: try #require(b.command.qmpSocket), deadline: .after(seconds: 5))
-        #expect(network.stringValue?.contains("down: index=0,type=stream,unix:\(directory)/link.stream") == true, "\(network)")
+        // QEMU 7.2 connects a stream client asynchronously; "info network" names the peer once it is connected,
+        // so ask until it does (at most 10 s).
+        let peer = "down: index=0,type=stream,unix:\(directory)/link.stream"
+        let connected = Deadline.after(seconds: 10)
+        var network = ConsoleValue.string("")
+        while network.stringValue?.contains(peer) != true && !connected.hasPassed {
+            network = try QMPClient.execute(
+                "human-monitor-command", arguments: ["command-line": .string("info network")],
+                socket: try #require(b.command.qmpSocket), deadline: .after(seconds: 5))
+            if network.stringValue?.contains(peer) != true { usleep(50_000) }
+        }
+        #expect(network.stringValue?.contains(peer) == true, "\(network)")
         #expect(a.shutdown(grace: 0.2) == .exited(0))
         #expect(b.shutdown(grace: 0.2) == .exited(0))
     }
