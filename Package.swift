@@ -42,7 +42,7 @@ let package = Package(
         // Host modules.
         .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnPackages", dependencies: [
-            "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
+            "KilnSystem", "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnImage", dependencies: [

@@ -119,6 +119,77 @@ public enum ChildProcess {
     }
 }
 
+/// A short-lived tool run to completion under a deadline: what it printed and how it ended.
+public struct ToolRun: Sendable {
+    public var status: TerminationStatus
+    public var stdout: [UInt8]
+    /// Empty when stderr was merged into stdout.
+    public var stderr: [UInt8]
+    public var timedOut: Bool
+
+    /// The exit code as a shell reports it: the status, or 128 + the signal.
+    public var exitCode: Int32 {
+        switch status {
+        case let .exited(code): code
+        case let .signaled(signal): 128 + signal
+        }
+    }
+
+    /// Runs `arguments` (PATH lookup) in its own session with `stdin` (or /dev/null) as input, collecting its output,
+    /// and kills the whole process group at the deadline. The calling thread does the waiting (poll + waitpid), so
+    /// nothing else has to make progress for it to end. Output a background grandchild writes after the tool
+    /// ended is not waited for.
+    public static func run(_ arguments: [String], timeout: Double, stdin: [UInt8]? = nil,
+                           mergeOutput: Bool = false) throws(Errno) -> ToolRun {
+        let out = try FileDescriptor.pipe()
+        let err = mergeOutput ? nil : try FileDescriptor.pipe()
+        let input = stdin == nil ? nil : try FileDescriptor.pipe()
+        let devNull = try FileDescriptor.open("/dev/null", .readOnly)
+        let pid = try ChildProcess.spawn(arguments, stdin: input?.read.rawValue ?? devNull.rawValue,
+                                         stdout: out.write.rawValue, stderr: (err?.write ?? out.write).rawValue,
+                                         newSession: true)
+        try out.write.close()
+        try err?.write.close()
+        if let input, let stdin {
+            try input.read.close()
+            // Small inputs only (a check's script): a pipe holds 64 KiB.
+            try? input.write.writeAll(stdin)
+            try input.write.close()
+        }
+        var streams = [(out.read, [UInt8]())] + (err.map { [($0.read, [UInt8]())] } ?? [])
+        for (fd, _) in streams { _ = fcntl(fd.rawValue, F_SETFL, fcntl(fd.rawValue, F_GETFL) | O_NONBLOCK) }
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        func drain() {
+            for i in streams.indices {
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { Glibc.read(streams[i].0.rawValue, $0.baseAddress, $0.count) }
+                    if n > 0 { streams[i].1 += buffer[0..<n]; continue }
+                    if n < 0 && errno == EINTR { continue }
+                    break
+                }
+            }
+        }
+        let deadline = MonotonicClock.nanoseconds() + UInt64(max(0, timeout) * 1e9)
+        var timedOut = false
+        var status: TerminationStatus?
+        while status == nil {
+            var polls = streams.map { pollfd(fd: $0.0.rawValue, events: Int16(POLLIN), revents: 0) }
+            _ = poll(&polls, nfds_t(polls.count), 20)
+            drain()
+            status = try ChildProcess.tryWait(pid)
+            if status == nil && MonotonicClock.nanoseconds() > deadline {
+                timedOut = true
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+                status = try ChildProcess.wait(pid)
+            }
+        }
+        drain()
+        return ToolRun(status: status ?? .exited(-1), stdout: streams[0].1, stderr: streams.count > 1 ? streams[1].1 : [],
+                       timedOut: timedOut)
+    }
+}
+
 /// A NULL-terminated `char *[]` built from Swift strings, freed at deinit.
 final class CStringArray {
     private var pointers: [UnsafeMutablePointer<CChar>?]
