@@ -18,7 +18,9 @@ public final class Switch {
     private let wake: (read: FileDescriptor, write: FileDescriptor)
     private let lock: UnsafeMutablePointer<pthread_mutex_t>
     private var dirty: UInt64 = 0
-    private var stopping = false
+    private var loop: pthread_t?
+    /// Why the loop thread started by `start()` ended, if it failed.
+    public private(set) var failure: (any Error)?
 
     /// Opens every port of `spec` in the calling thread's network namespace (TAP ports are created).
     public init(spec: SwitchSpec) throws {
@@ -59,8 +61,38 @@ public final class Switch {
         return try body(&core)
     }
 
-    /// Asks `run()` to return; safe from any thread or a signal handler.
+    /// Per-port counters, indexed like `portNames`.
+    public var counters: [PortCounters] { withCore { $0.counters } }
+
+    /// Runs the forwarding loop on a thread of its own until `stop()`.
+    public func start() throws(Errno) {
+        guard loop == nil else { return }
+        let context = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            let sw = Unmanaged<Switch>.fromOpaque(raw).takeRetainedValue()
+            do { try sw.run() } catch { sw.failure = error }
+            return nil
+        }, context)
+        guard created == 0 else {
+            Unmanaged<Switch>.fromOpaque(context).release()
+            throw Errno(created, operation: "start the switch thread")
+        }
+        loop = thread
+    }
+
+    /// Asks the loop to return (it sees the request within one poll) and, when `start()` ran it, waits for it.
     public func stop() {
+        requestStop()
+        if let thread = loop {
+            pthread_join(thread, nil)
+            loop = nil
+        }
+    }
+
+    /// Asks `run()` to return without waiting; async-signal-safe.
+    public func requestStop() {
         var byte: UInt8 = 1
         _ = Glibc.write(wake.write.rawValue, &byte, 1)
     }
