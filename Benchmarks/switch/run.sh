@@ -49,19 +49,19 @@ echo "building kiln-switch-bench (release)..." >&2
 swift build -c release --package-path "$PKG" --scratch-path "$SCRATCH" >&2
 BENCH="$SCRATCH/release/kiln-switch-bench"
 
-# --- Topology: gen(eth0) -- a [switch namespace] b -- sink(eth0). ---
+# --- Topology: gen(eth0) -- swin [switch namespace] swout -- sink(eth0). ---
 GEN="${TAG}gen"; SW="${TAG}sw"; SINK="${TAG}sink"
 for n in "$GEN" "$SW" "$SINK"; do
     ip netns add "$n"; NS+=("$n"); ip -n "$n" link set lo up
     ip netns exec "$n" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 done
-ip link add a netns "$SW" type veth peer name eth0 netns "$GEN"
-ip link add b netns "$SW" type veth peer name eth0 netns "$SINK"
+ip link add swin netns "$SW" type veth peer name eth0 netns "$GEN"
+ip link add swout netns "$SW" type veth peer name eth0 netns "$SINK"
 ip -n "$GEN" link set eth0 address 02:00:00:00:00:01 up
 ip -n "$SINK" link set eth0 address 02:00:00:00:00:02 up
 ip -n "$SINK" addr add 10.0.0.2/24 dev eth0  # frames are for this host: its stack takes them and drops them (no listener)
 ip netns exec "$SINK" sysctl -q -w net.ipv4.icmp_ratelimit=1000000 net.ipv4.icmp_msgs_per_sec=1  # few replies back
-ip -n "$SW" link set a up; ip -n "$SW" link set b up
+ip -n "$SW" link set swin up; ip -n "$SW" link set swout up
 
 # 60-byte frame: Ethernet, IPv4 (header checksum computed by trafgen), UDP 12345 -> 9 with 18 bytes of payload.
 cat > "$WORK/udp64.cfg" <<'CFG'
@@ -111,7 +111,7 @@ echo "== ${DURATION} s of 64-byte UDP frames per switch (trafgen, 1 sender threa
 
 # (a) Kiln.
 cat > "$WORK/switch.json" <<'JSON'
-{"ports": [{"name": "a", "vlan": 1}, {"name": "b", "vlan": 1}]}
+{"ports": [{"name": "swin", "vlan": 1}, {"name": "swout", "vlan": 1}]}
 JSON
 ip netns exec "$SW" "$BENCH" "$WORK/switch.json" 2>"$WORK/kiln.log" &
 KILN=$!; PIDS+=("$KILN")
@@ -133,7 +133,7 @@ ip netns exec "$SW" ovs-vswitchd "unix:$OVS/db.sock" --pidfile="$OVS/vswitchd.pi
     --log-file="$OVS/vswitchd.log" --detach
 VSWITCHD=$(cat "$OVS/vswitchd.pid"); PIDS+=("$VSWITCHD")
 "${VSCTL[@]}" add-br br0 -- set bridge br0 datapath_type=netdev
-"${VSCTL[@]}" add-port br0 a -- add-port br0 b
+"${VSCTL[@]}" add-port br0 swin -- add-port br0 swout
 sleep 1
 measure "ovs-userspace" "$VSWITCHD" 2>>"$WORK/raw.txt"
 "${VSCTL[@]}" del-br br0
@@ -142,7 +142,7 @@ sleep 0.5
 
 # (c) Linux bridge.
 ip -n "$SW" link add br0 type bridge
-ip -n "$SW" link set a master br0; ip -n "$SW" link set b master br0; ip -n "$SW" link set br0 up
+ip -n "$SW" link set swin master br0; ip -n "$SW" link set swout master br0; ip -n "$SW" link set br0 up
 sleep 1
 measure "linux-bridge" 2>>"$WORK/raw.txt"
 

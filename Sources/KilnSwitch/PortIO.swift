@@ -27,6 +27,9 @@ final class PortIO {
     /// Opens a ring port on interface `name` in the calling thread's network namespace and brings it up.
     init(ring name: String, blockSize: Int = 1 << 18, blockCount: Int = 16) throws(Errno) {
         let index = try shimCall("find interface", name) { kiln_if_index(name) }
+        // Up first: binding a packet socket to a down interface leaves ENETDOWN pending on the socket, and the
+        // first send would return it (and lose its frames).
+        try Self.setUp(name)
         var map: UnsafeMutableRawPointer?
         let raw = try shimCall("open packet ring on", name) {
             kiln_packet_open(index, UInt32(blockSize), UInt32(blockCount), 2048, 2, &map)
@@ -44,7 +47,9 @@ final class PortIO {
         self.blockSize = blockSize
         self.blockCount = blockCount
         tap = nil
-        try Self.setUp(name)
+        var pending: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(raw, SOL_SOCKET, SO_ERROR, &pending, &length)  // clears an error left from a link flap
     }
 
     /// Creates the TAP device `name` (the box's own stack on the switch) and brings it up.

@@ -152,6 +152,9 @@ final class Capture {
         return out.split(separator: "\n").map(String.init)
     }
 
+    /// What tshark printed on stderr.
+    var errors: String { (try? String(contentsOfFile: directory + "/err", encoding: .utf8)) ?? "" }
+
     func kill() {
         if process.isRunning { process.terminate() }
         process.waitUntilExit()

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import KilnSystem
 import Testing
 @testable import KilnSwitch
@@ -32,14 +33,14 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
 
     @Test func trunkFramesCarryTheirVLANsTag() throws {
         let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h3", 20, "10.0.0.3/24"),
-                                  trunk("t", [10, 20])])
+                                  trunk("trunk", [10, 20])])
         defer { lab.close() }
-        let onTrunk = try lab.capture("t", filter: "ether proto 0x88b5 or vlan", fields: ["eth.src", "vlan.id"], seconds: 6)
+        let onTrunk = try lab.capture("trunk", filter: "ether proto 0x88b5 or vlan", fields: ["eth.src", "vlan.id"], seconds: 6)
         let onH3 = try lab.capture("h3", filter: "ether proto 0x88b5 or vlan", fields: ["eth.src", "vlan.id"], seconds: 6)
         try lab.send(from: "h1", dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:01", count: 3)
         try lab.send(from: "h3", dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:02", count: 2)
         // And the other way: tagged 20 on the trunk reaches h3 untagged, and h1 not at all.
-        try lab.send(from: "t", dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:03", vid: 20, count: 4)
+        try lab.send(from: "trunk", dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:03", vid: 20, count: 4)
         let trunkLines = onTrunk.lines()
         #expect(trunkLines.filter { $0 == "02:00:00:00:00:01|10" }.count == 3, "trunk saw: \(trunkLines)")
         #expect(trunkLines.filter { $0 == "02:00:00:00:00:02|20" }.count == 2, "trunk saw: \(trunkLines)")
@@ -59,7 +60,7 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
         try lab.send(from: "h1", dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:01", count: 3)
         try lab.send(from: "h1", dst: "02:00:00:00:00:99", src: "02:00:00:00:00:01", count: 4)
         let h2 = onH2.lines()
-        #expect(h2.filter { $0 == "ff:ff:ff:ff:ff:ff" }.count == 3, "h2 saw: \(h2)")
+        #expect(h2.filter { $0 == "ff:ff:ff:ff:ff:ff" }.count == 3, "h2 saw: \(h2); counters \(lab.sw?.counters ?? [])")
         #expect(h2.filter { $0 == "02:00:00:00:00:99" }.count == 4, "h2 saw: \(h2)")
         #expect(onH3.lines().isEmpty)
         let counters = try #require(lab.sw?.counters)
@@ -133,13 +134,34 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
         defer { lab.close() }
         let sw = try #require(lab.sw)
         #expect(try lab.ping("h1", "10.0.0.2", count: 4, size: 100))
-        let onLoopback = try lab.capture("sw", interface: "lo", filter: "udp port 4739", fields: [], seconds: 10, packets: 1)
+        // The collector: a UDP socket bound in the switch's namespace before the export, read with a deadline.
+        let collector = try NetworkNamespace.run(path: "/run/netns/\(lab.switchNamespace)") { () throws -> Int32 in
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = UInt16(4739).bigEndian
+            sin.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+            let bound = withUnsafePointer(to: &sin) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard fd >= 0, bound == 0 else { throw TestFailure("collector socket: errno \(errno)") }
+            return fd
+        }
+        defer { Glibc.close(collector) }
+        var deadline = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(collector, SOL_SOCKET, SO_RCVTIMEO, &deadline, socklen_t(MemoryLayout<timeval>.size))
         try sw.exportNow()
-        _ = onLoopback.lines()
+        var message = [UInt8](repeating: 0, count: 65536)
+        let n = recv(collector, &message, message.count, 0)
+        try #require(n > 0, "no IPFIX message reached the collector")
+        let dir = try temporaryDirectory("ipfix-export")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/export.pcap"
+        FileManager.default.createFile(atPath: file, contents: Data(pcapOfUDP([Array(message[0..<n])])))
         // One record per direction, 4 frames of 14 + 20 + 8 + 100 = 142 bytes each; ICMP has no ports.
         let fields = ["cflow.od_id", "cflow.srcaddr", "cflow.dstaddr", "cflow.protocol", "cflow.packets", "cflow.octets",
                       "cflow.vlanid", "cflow.inputint"]
-        let r = try sh(["tshark", "-n", "-r", onLoopback.file, "-d", "udp.port==4739,cflow", "-T", "fields",
+        let r = try sh(["tshark", "-n", "-r", file, "-d", "udp.port==4739,cflow", "-T", "fields",
                         "-E", "separator=|", "-E", "aggregator=,"] + fields.flatMap { ["-e", $0] })
         #expect(r.status == 0, "tshark: \(r.output)")
         let columns = (r.output.split(separator: "\n").first { $0.contains("|") } ?? "").split(separator: "|", omittingEmptySubsequences: false)
