@@ -81,12 +81,12 @@ HZ=$(getconf CLK_TCK)
 # measure LABEL [PID]: trafgen for DURATION s; prints and records offered/delivered pps and packets per CPU-second.
 measure() {
     local label=$1 pid=${2:-}
-    timeout -s INT 3 ip netns exec "$GEN" trafgen -o eth0 -i "$WORK/udp64.cfg" -P 1 -A -Q -q >/dev/null 2>&1 || true  # warm-up
+    timeout -s INT 3 ip netns exec "$GEN" trafgen -o eth0 -i "$WORK/udp64.cfg" -P 1 --no-sock-mem --notouch-irq -q >/dev/null 2>&1 || true  # warm-up
     sleep 0.5
     local tx0 rx0 c0 tx1 rx1 c1 t0 t1
     tx0=$(counter "$GEN" tx); rx0=$(counter "$SINK" rx); [ -n "$pid" ] && c0=$(cpu_ticks "$pid")
     t0=$(date +%s.%N)
-    timeout -s INT "$DURATION" ip netns exec "$GEN" trafgen -o eth0 -i "$WORK/udp64.cfg" -P 1 -A -Q -q >/dev/null 2>&1 || true
+    timeout -s INT "$DURATION" ip netns exec "$GEN" trafgen -o eth0 -i "$WORK/udp64.cfg" -P 1 --no-sock-mem --notouch-irq -q >/dev/null 2>&1 || true
     sleep 0.3  # let the switch drain its queues
     t1=$(date +%s.%N)
     tx1=$(counter "$GEN" tx); rx1=$(counter "$SINK" rx); [ -n "$pid" ] && c1=$(cpu_ticks "$pid")

@@ -35,6 +35,9 @@ public struct MACTable {
     private var seen: [UInt64]
     private var perPort: [Int32]
     private let mask: Int
+    /// When a full table last scanned itself for aged entries (see `learn`).
+    private var lastReclaim: UInt64 = 0
+    private static let reclaimInterval: UInt64 = 1_000_000_000
 
     /// A table for `portCount` ports holding at most `limit` entries overall and `portLimit` per port.
     public init(portCount: Int, limit: Int, portLimit: Int, agingSeconds: UInt64) {
@@ -108,8 +111,12 @@ public struct MACTable {
             return .moved(from: old)
         }
         if count >= limit || perPort[port] >= portLimit {
-            // Reclaim aged entries before refusing: a flood's stale addresses must not lock out new hosts.
-            expire(now: now)
+            // Reclaim aged entries before refusing: a flood's stale addresses must not lock out new hosts. At most
+            // once a second: under a flood every frame lands here, and a scan is the whole table.
+            if now &- lastReclaim >= Self.reclaimInterval {
+                lastReclaim = now
+                expire(now: now)
+            }
             if count >= limit || perPort[port] >= portLimit {
                 refused &+= 1
                 return .refused
