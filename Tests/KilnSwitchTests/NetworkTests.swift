@@ -120,12 +120,14 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
                           mirror: [.init(sources: ["h1"], destination: "span")])
         defer { lab.close() }
         let onSpan = try lab.capture("span", filter: "icmp", fields: ["ip.src", "icmp.type"], seconds: 6)
-        #expect(try lab.ping("h1", "10.0.0.2", count: 3))
+        let pinged = try lab.exec("h1", "ping -n -c 3 -i 0.2 -W 2 10.0.0.2")
+        #expect(pinged.status == 0)
         #expect(try lab.ping("h2", "10.0.0.3", count: 2))  // not mirrored: neither end is h1
         let lines = onSpan.lines()
-        #expect(lines.filter { $0 == "10.0.0.1|8" }.count == 3, "span saw: \(lines)")
-        #expect(lines.filter { $0 == "10.0.0.2|0" }.count == 3, "span saw: \(lines)")
-        #expect(lines.count == 6, "span saw: \(lines)")
+        let diagnosis = "span saw \(lines); ping said \(pinged.output); counters \(lab.sw?.counters ?? [])"
+        #expect(lines.filter { $0 == "10.0.0.1|8" }.count == 3, "\(diagnosis)")
+        #expect(lines.filter { $0 == "10.0.0.2|0" }.count == 3, "\(diagnosis)")
+        #expect(lines.count == 6, "\(diagnosis)")
     }
 
     @Test func exportedIPFIXDecodesWithTheRightCounts() throws {
