@@ -25,7 +25,7 @@ final class PortIO {
     static let tapFrameSize = 2048 + 64
 
     /// Opens a ring port on interface `name` in the calling thread's network namespace and brings it up.
-    init(ring name: String, blockSize: Int = 1 << 18, blockCount: Int = 16) throws(Errno) {
+    init(ring name: String, blockSize: Int = 1 << 16, blockCount: Int = 256) throws(Errno) {
         let index = try shimCall("find interface", name) { kiln_if_index(name) }
         // Up first: binding a packet socket to a down interface leaves ENETDOWN pending on the socket, and the
         // first send would return it (and lose its frames).

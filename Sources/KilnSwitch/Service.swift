@@ -33,6 +33,9 @@ extension Switch {
             let sw = try Switch(spec: spec)
             report("kiln switch: forwarding between \(sw.portNames.joined(separator: ", "))")
             try sw.run(extraFD: descriptor.fd.rawValue)
+            for (name, (c, drops)) in zip(sw.portNames, zip(sw.counters, sw.ringDrops())) {
+                report("kiln switch: \(name): rx \(c.rxPackets) tx \(c.txPackets) dropped \(c.rxDropped) tx errors \(c.txErrors) ring drops \(drops)")
+            }
             return 0
         } catch {
             report("kiln switch: \(error)")

@@ -64,6 +64,16 @@ public final class Switch {
     /// Per-port counters, indexed like `portNames`.
     public var counters: [PortCounters] { withCore { $0.counters } }
 
+    /// Frames each ring port's kernel ring had no room for since the last call (PACKET_STATISTICS; TAP ports 0).
+    public func ringDrops() -> [UInt64] {
+        ports.map { port in
+            guard port.kind == .ring else { return 0 }
+            var packets: UInt32 = 0
+            var drops: UInt32 = 0
+            return kiln_packet_stats(port.fd.rawValue, &packets, &drops) == 0 ? UInt64(drops) : 0
+        }
+    }
+
     /// Runs the forwarding loop on a thread of its own until `stop()`.
     public func start() throws(Errno) {
         guard loop == nil else { return }
