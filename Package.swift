@@ -31,6 +31,7 @@ let package = Package(
         .target(name: "KilnNetlink", dependencies: ["KilnSystem"]),
         .target(name: "KilnFirewall", dependencies: ["KilnConfig", "CNftables"]),
         .target(name: "KilnDHCP", dependencies: ["KilnConfig"]),
+        .target(name: "KilnSwitch", dependencies: ["KilnConfig", "KilnSystem", "CKilnShims"]),
 
         // Guest PID 1.
         .executableTarget(
@@ -66,10 +67,11 @@ let package = Package(
         .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"], exclude: ["Helpers"]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"]),
         .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink"]),
-        .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall"], exclude: ["Golden"]),
+        .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall"], exclude: ["Golden", "Tools"]),
         .testTarget(name: "KilnVMTests", dependencies: ["KilnVM"]),
-        .testTarget(name: "KilnDeployTests", dependencies: ["KilnDeploy"], exclude: ["Golden"]),
+        .testTarget(name: "KilnDeployTests", dependencies: ["KilnDeploy"], exclude: ["Golden", "Tools"]),
         .testTarget(name: "KilnDHCPTests", dependencies: ["KilnDHCP"]),
+        .testTarget(name: "KilnSwitchTests", dependencies: ["KilnSwitch", "KilnSystem"], exclude: ["Golden", "Tools"]),
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
         .testTarget(name: "KilnIntegrationTests", exclude: ["Fixtures"]),
         .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem"]),

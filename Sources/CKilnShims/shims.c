@@ -93,6 +93,7 @@ int kiln_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <poll.h>
 
 _Static_assert(sizeof(struct tpacket3_hdr) == 48, "struct tpacket3_hdr layout");
 _Static_assert(sizeof(struct tpacket_req3) == 28, "struct tpacket_req3 layout");
@@ -120,6 +121,13 @@ int kiln_packet_open(int ifindex, unsigned block_size, unsigned block_count, uns
     // Best effort: kernels before 4.20 lack it, and the caller also skips PACKET_OUTGOING frames.
     int one = 1;
     (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+    // Frames sent stay charged to the socket until the receiving side has consumed them (a veth peer's backlog
+    // holds up to netdev_max_backlog of them): the default send buffer (~270 small frames) runs out under load.
+    // Sends go straight to the driver: no qdisc to pass (a switch port has nothing to shape).
+    (void)setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+    int sndbuf = 4 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     void *map = mmap(NULL, (size_t)block_size * block_count, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
     if (map == MAP_FAILED) map = mmap(NULL, (size_t)block_size * block_count, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) goto fail;
@@ -192,7 +200,7 @@ int kiln_txbatch_add(kiln_txbatch *b, const void *frame, uint32_t length, int ac
 }
 
 int kiln_txbatch_send(int fd, kiln_txbatch *b, int use_writev) {
-    int total = b->count, sent = 0, err = 0;
+    int total = b->count, sent = 0, err = 0, waits = 0;
     b->count = 0;
     if (use_writev) {
         for (int i = 0; i < total; i++) {
@@ -205,6 +213,15 @@ int kiln_txbatch_send(int fd, kiln_txbatch *b, int use_writev) {
             int r = sendmmsg(fd, b->msgs + sent, (unsigned)(total - sent), MSG_DONTWAIT);
             if (r < 0) {
                 if (errno == EINTR) continue;
+                // Send buffer full: wait briefly for the device to take frames (the RX ring absorbs the pause),
+                // and drop only if it stays full.
+                if ((errno == EAGAIN || errno == ENOBUFS) && waits < 4) {
+                    struct pollfd p = {.fd = fd, .events = POLLOUT};
+                    (void)poll(&p, 1, 2);
+                    waits++;
+                    continue;
+                }
+                waits = 0;
                 err = errno;
                 // Skip the frame the device refused and carry on with the rest.
                 total--;
@@ -212,6 +229,7 @@ int kiln_txbatch_send(int fd, kiln_txbatch *b, int use_writev) {
                 continue;
             }
             sent += r;
+            waits = 0;
         }
     }
     return (sent == 0 && err) ? -err : sent;

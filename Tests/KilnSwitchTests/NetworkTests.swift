@@ -1,0 +1,178 @@
+import Foundation
+import Glibc
+import KilnSystem
+import Testing
+@testable import KilnSwitch
+
+private func access(_ name: String, _ vlan: UInt16, _ address: String?) -> Lab.Host {
+    Lab.Host(name: name, port: .init(name: name, vlan: vlan), address: address)
+}
+
+private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
+    Lab.Host(name: name, port: .init(name: name, mode: .trunk, vlans: vlans), address: nil)
+}
+
+/// The switch moving real frames between network namespaces. Serialized: each test builds namespaces named
+/// after the test process's pid, and tshark captures are CPU-heavy on a small machine.
+@Suite(.serialized) struct NetworkTests {
+    @Test func sameVLANHostsReachEachOtherAndOtherVLANsDoNot() throws {
+        let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h2", 10, "10.0.0.2/24"),
+                                  access("h3", 20, "10.0.0.3/24")],
+                          extraPorts: [.init(name: "sw0", type: .tap, vlan: 10)])
+        defer { lab.close() }
+        try #require(lab.exec("sw", "ip addr add 10.0.0.254/24 dev sw0").status == 0)
+        #expect(try lab.ping("h1", "10.0.0.2"))
+        #expect(try lab.ping("h2", "10.0.0.1"))
+        #expect(try lab.ping("h1", "10.0.0.254"), "the internal TAP port puts the switch's own stack in VLAN 10")
+        #expect(try !lab.ping("h1", "10.0.0.3", count: 1))
+        #expect(try !lab.ping("h3", "10.0.0.254", count: 1))
+        let counters = try #require(lab.sw?.counters)
+        #expect(counters[0].rxPackets > 0 && counters[1].txPackets > 0 && counters[3].txPackets > 0)
+        #expect(counters[2].txPackets == 0, "nothing from VLAN 10 leaves the VLAN 20 port")
+    }
+
+    @Test func trunkFramesCarryTheirVLANsTag() throws {
+        let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h3", 20, "10.0.0.3/24"),
+                                  trunk("trunk", [10, 20])])
+        defer { lab.close() }
+        let onTrunk = try lab.capture("trunk", filter: "ether proto 0x88b5 or vlan", fields: ["eth.src", "vlan.id"], seconds: 6)
+        let onH3 = try lab.capture("h3", filter: "ether proto 0x88b5 or vlan", fields: ["eth.src", "vlan.id"], seconds: 6)
+        try lab.send(from: "h1", dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:01", count: 3)
+        try lab.send(from: "h3", dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:02", count: 2)
+        // And the other way: tagged 20 on the trunk reaches h3 untagged, and h1 not at all.
+        try lab.send(from: "trunk", dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:03", vid: 20, count: 4)
+        let trunkLines = onTrunk.lines()
+        #expect(trunkLines.filter { $0 == "02:00:00:00:00:01|10" }.count == 3, "trunk saw: \(trunkLines)")
+        #expect(trunkLines.filter { $0 == "02:00:00:00:00:02|20" }.count == 2, "trunk saw: \(trunkLines)")
+        #expect(trunkLines.filter { $0.hasPrefix("02:00:00:00:00:01|") || $0.hasPrefix("02:00:00:00:00:02|") }.count == 5)
+        let h3Lines = onH3.lines()
+        #expect(h3Lines.filter { $0 == "02:00:00:00:00:03|" }.count == 4, "h3 saw: \(h3Lines)")
+        #expect(!h3Lines.contains { $0.hasPrefix("02:00:00:00:00:01") })
+        let counters = try #require(lab.sw?.counters)
+        #expect(counters[0].txPackets == 0, "h1 (VLAN 10) received none of the VLAN 20 frames")
+    }
+
+    @Test func floodsBroadcastAndUnknownUnicastWithinTheVLANOnly() throws {
+        let lab = try Lab(hosts: [access("h1", 10, nil), access("h2", 10, nil), access("h3", 20, nil)])
+        defer { lab.close() }
+        let onH2 = try lab.capture("h2", filter: "ether proto 0x88b5", fields: ["eth.dst"], seconds: 5)
+        let onH3 = try lab.capture("h3", filter: "ether proto 0x88b5", fields: ["eth.dst"], seconds: 5)
+        try lab.send(from: "h1", dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:01", count: 3)
+        try lab.send(from: "h1", dst: "02:00:00:00:00:99", src: "02:00:00:00:00:01", count: 4)
+        let h2 = onH2.lines()
+        #expect(h2.filter { $0 == "ff:ff:ff:ff:ff:ff" }.count == 3, "h2 saw: \(h2); counters \(lab.sw?.counters ?? [])")
+        #expect(h2.filter { $0 == "02:00:00:00:00:99" }.count == 4, "h2 saw: \(h2)")
+        #expect(onH3.lines().isEmpty)
+        let counters = try #require(lab.sw?.counters)
+        #expect(counters[0].flooded == 7 && counters[2].txPackets == 0)
+    }
+
+    @Test func macMoveIsFollowed() throws {
+        let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h2", 10, "10.0.0.2/24"),
+                                  access("h4", 10, nil)])
+        defer { lab.close() }
+        let sw = try #require(lab.sw)
+        #expect(try lab.ping("h2", "10.0.0.1"))
+        #expect(sw.withCore { $0.table.lookup(vlan: 10, mac: Lab.mac(1), now: MonotonicClockNow()) } == 0)
+        // The host behind h1 moves to port h4: same MAC, same address, h2's ARP cache unchanged.
+        try #require(lab.exec("h1", "ip link set eth0 down").status == 0)
+        try #require(lab.exec("h4", "ip link set eth0 address 02:00:00:00:00:01 && ip addr add 10.0.0.1/24 dev eth0").status == 0)
+        try lab.send(from: "h4", dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:01", count: 1)
+        #expect(lab.eventually { sw.withCore { $0.table.lookup(vlan: 10, mac: Lab.mac(1), now: MonotonicClockNow()) } == 2 })
+        #expect(try lab.ping("h2", "10.0.0.1"), "unicast to the moved MAC goes to its new port")
+        #expect(sw.withCore { $0.table.moves } >= 1)
+    }
+
+    @Test func agedEntriesExpire() throws {
+        let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h2", 10, "10.0.0.2/24")],
+                          mac: .init(aging: 1))
+        defer { lab.close() }
+        let sw = try #require(lab.sw)
+        #expect(try lab.ping("h1", "10.0.0.2", count: 1))
+        let learned = sw.withCore { $0.table.entries().map(\.mac) }
+        #expect(learned.contains(Lab.mac(1)) && learned.contains(Lab.mac(2)))
+        // Housekeeping runs every second and removes what is older than the aging time.
+        #expect(lab.eventually { sw.withCore { $0.table.count } == 0 }, "entries left: \(sw.withCore { $0.table.entries() })")
+        #expect(try lab.ping("h1", "10.0.0.2", count: 1))
+        #expect(sw.withCore { $0.table.lookup(vlan: 10, mac: Lab.mac(2), now: MonotonicClockNow()) } == 1)
+    }
+
+    @Test func randomSourceFloodStaysWithinTableAndPortBounds() throws {
+        let lab = try Lab(hosts: [access("h1", 10, nil), access("h2", 10, "10.0.0.2/24"), access("h3", 10, "10.0.0.3/24"),
+                                  access("h4", 10, nil)],
+                          mac: .init(limit: 40, perPort: 16, aging: 300))
+        defer { lab.close() }
+        let sw = try #require(lab.sw)
+        try lab.send(from: "h1", dst: "ff:ff:ff:ff:ff:ff", src: "random", count: 2000)
+        try lab.send(from: "h4", dst: "ff:ff:ff:ff:ff:ff", src: "random", count: 2000)
+        #expect(lab.eventually { sw.counters[0].rxPackets >= 2000 && sw.counters[3].rxPackets >= 2000 })
+        let (perPort, total, refused) = sw.withCore { ($0.table.count(port: 0) + $0.table.count(port: 3), $0.table.count, $0.table.refused) }
+        #expect(sw.withCore { $0.table.count(port: 0) } == 16 && sw.withCore { $0.table.count(port: 3) } == 16)
+        #expect(perPort == 32 && total == 32 && refused >= 3900)
+        // Two flooding ports hold 32 of 40 entries: other hosts still get learned and reach each other.
+        #expect(try lab.ping("h2", "10.0.0.3"))
+        #expect(sw.withCore { $0.table.count } == 34)
+    }
+
+    @Test func mirrorPortReceivesCopiesOfBothDirections() throws {
+        let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h2", 10, "10.0.0.2/24"),
+                                  access("h3", 10, "10.0.0.3/24"), access("span", 1, nil)],
+                          mirror: [.init(sources: ["h1"], destination: "span")])
+        defer { lab.close() }
+        let onSpan = try lab.capture("span", filter: "icmp", fields: ["ip.src", "icmp.type"], seconds: 6)
+        let pinged = try lab.exec("h1", "ping -n -c 3 -i 0.2 -W 2 10.0.0.2")
+        #expect(pinged.status == 0)
+        #expect(try lab.ping("h2", "10.0.0.3", count: 2))  // not mirrored: neither end is h1
+        let lines = onSpan.lines()
+        let diagnosis = "span saw \(lines); ping said \(pinged.output); counters \(lab.sw?.counters ?? [])"
+        #expect(lines.filter { $0 == "10.0.0.1|8" }.count == 3, "\(diagnosis)")
+        #expect(lines.filter { $0 == "10.0.0.2|0" }.count == 3, "\(diagnosis)")
+        #expect(lines.count == 6, "\(diagnosis)")
+    }
+
+    @Test func exportedIPFIXDecodesWithTheRightCounts() throws {
+        let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h2", 10, "10.0.0.2/24")],
+                          export: .init(collector: "127.0.0.1:4739", interval: 3600, domain: 77))
+        defer { lab.close() }
+        let sw = try #require(lab.sw)
+        #expect(try lab.ping("h1", "10.0.0.2", count: 4, size: 100))
+        // The collector: a UDP socket bound in the switch's namespace before the export, read with a deadline.
+        let collector = try NetworkNamespace.run(path: "/run/netns/\(lab.switchNamespace)") { () throws -> Int32 in
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = UInt16(4739).bigEndian
+            sin.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+            let bound = withUnsafePointer(to: &sin) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard fd >= 0, bound == 0 else { throw TestFailure("collector socket: errno \(errno)") }
+            return fd
+        }
+        defer { Glibc.close(collector) }
+        var deadline = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(collector, SOL_SOCKET, SO_RCVTIMEO, &deadline, socklen_t(MemoryLayout<timeval>.size))
+        try sw.exportNow()
+        var message = [UInt8](repeating: 0, count: 65536)
+        let n = recv(collector, &message, message.count, 0)
+        try #require(n > 0, "no IPFIX message reached the collector")
+        let dir = try temporaryDirectory("ipfix-export")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/export.pcap"
+        FileManager.default.createFile(atPath: file, contents: Data(pcapOfUDP([Array(message[0..<n])])))
+        // One record per direction, 4 frames of 14 + 20 + 8 + 100 = 142 bytes each; ICMP has no ports.
+        let fields = ["cflow.od_id", "cflow.srcaddr", "cflow.dstaddr", "cflow.protocol", "cflow.packets", "cflow.octets",
+                      "cflow.vlanid", "cflow.inputint"]
+        let r = try sh(["tshark", "-n", "-r", file, "-d", "udp.port==4739,cflow", "-T", "fields",
+                        "-E", "separator=|", "-E", "aggregator=,"] + fields.flatMap { ["-e", $0] })
+        #expect(r.status == 0, "tshark: \(r.output)")
+        let columns = (r.output.split(separator: "\n").first { $0.contains("|") } ?? "").split(separator: "|", omittingEmptySubsequences: false)
+            .map { $0.split(separator: ",").map(String.init) }
+        try #require(columns.count == fields.count, "tshark decoded: \(r.output)")
+        #expect(columns[0] == ["77"])
+        let records = Set((0..<columns[1].count).map { i in columns[1...].map { $0.count > i ? $0[i] : "?" }.joined(separator: " ") })
+        #expect(records == ["10.0.0.1 10.0.0.2 1 4 568 10 0", "10.0.0.2 10.0.0.1 1 4 568 10 1"], "tshark decoded: \(r.output)")
+    }
+}
+
+func MonotonicClockNow() -> UInt64 { MonotonicClock.nanoseconds() }
