@@ -67,9 +67,9 @@ let package = Package(
         .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"], exclude: ["Helpers"]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"]),
         .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink"]),
-        .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall"], exclude: ["Golden", "Tools"]),
+        .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall"], exclude: ["Golden"]),
         .testTarget(name: "KilnVMTests", dependencies: ["KilnVM"]),
-        .testTarget(name: "KilnDeployTests", dependencies: ["KilnDeploy"], exclude: ["Golden", "Tools"]),
+        .testTarget(name: "KilnDeployTests", dependencies: ["KilnDeploy"], exclude: ["Golden"]),
         .testTarget(name: "KilnDHCPTests", dependencies: ["KilnDHCP"]),
         .testTarget(name: "KilnSwitchTests", dependencies: ["KilnSwitch", "KilnSystem"], exclude: ["Golden", "Tools"]),
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.

@@ -137,7 +137,11 @@ final class Capture {
         // tshark says "Capturing on 'eth0'" once its filter is attached; only then is traffic worth sending.
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, process.isRunning {
-            if let err = try? String(contentsOfFile: directory + "/err", encoding: .utf8), err.contains("Capturing on") { return }
+            if let err = try? String(contentsOfFile: directory + "/err", encoding: .utf8), err.contains("Capturing on") {
+                // dumpcap reports before its ring is fully in place; frames in the next moment can be missed.
+                usleep(500_000)
+                return
+            }
             usleep(50_000)
         }
         let err = (try? String(contentsOfFile: directory + "/err", encoding: .utf8)) ?? ""
