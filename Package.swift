@@ -31,6 +31,7 @@ let package = Package(
         .target(name: "KilnNetlink", dependencies: ["KilnSystem"]),
         .target(name: "KilnFirewall", dependencies: ["KilnConfig", "CNftables"]),
         .target(name: "KilnDHCP", dependencies: ["KilnConfig"]),
+        .target(name: "KilnVPN", dependencies: ["KilnConfig", "KilnSystem", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Guest PID 1.
         .executableTarget(
@@ -70,6 +71,7 @@ let package = Package(
         .testTarget(name: "KilnVMTests", dependencies: ["KilnVM"]),
         .testTarget(name: "KilnDeployTests", dependencies: ["KilnDeploy"], exclude: ["Golden"]),
         .testTarget(name: "KilnDHCPTests", dependencies: ["KilnDHCP"]),
+        .testTarget(name: "KilnVPNTests", dependencies: ["KilnVPN"]),
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
         .testTarget(name: "KilnIntegrationTests", exclude: ["Fixtures"]),
         .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem"]),
