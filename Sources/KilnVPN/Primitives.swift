@@ -70,7 +70,7 @@ public final class AEADKey: @unchecked Sendable {
     /// `length + 16` bytes. Returns false only if BoringSSL refuses (it does not for valid sizes).
     @inline(__always)
     public func seal(counter: UInt64, buffer: UnsafeMutableRawPointer, length: Int, ad: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> Bool {
-        var nonce = (UInt32(0), counter.littleEndian)
+        var nonce = (UInt32(0), UInt32(truncatingIfNeeded: counter).littleEndian, UInt32(truncatingIfNeeded: counter >> 32).littleEndian)
         return withUnsafeBytes(of: &nonce) { n in
             var outLength = 0
             let p = buffer.assumingMemoryBound(to: UInt8.self)
@@ -85,7 +85,7 @@ public final class AEADKey: @unchecked Sendable {
     @inline(__always)
     public func open(counter: UInt64, buffer: UnsafeMutableRawPointer, length: Int, ad: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> Int? {
         guard length >= 16 else { return nil }
-        var nonce = (UInt32(0), counter.littleEndian)
+        var nonce = (UInt32(0), UInt32(truncatingIfNeeded: counter).littleEndian, UInt32(truncatingIfNeeded: counter >> 32).littleEndian)
         return withUnsafeBytes(of: &nonce) { n -> Int? in
             var outLength = 0
             let p = buffer.assumingMemoryBound(to: UInt8.self)

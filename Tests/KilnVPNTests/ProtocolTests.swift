@@ -134,11 +134,11 @@ final class Pair {
         let first = pair.a.peers[0].current!.localIndex
         // Past rekey-after-time a send starts a new handshake while the old key still carries the packet.
         pair.now += 121_000_000_000
+        pair.wall += 121
         let (s, m) = pair.seal(pair.a, from: [10, 0, 0, 1], to: [10, 0, 0, 2])
         guard case .send = s else { Issue.record("send \(s)"); return }
         #expect(pair.a.outbox.count == 1 && pair.a.outbox[0].message.count == 148)
         #expect(pair.deliver(m, to: pair.b, from: pair.aEndpoint).0 == .packet(peer: 0, length: 40))
-        pair.wall += 1
         let initiation = pair.a.outbox.removeFirst().message
         guard case .reply(let response) = pair.deliver(initiation, to: pair.b, from: pair.aEndpoint).0 else { Issue.record("rekey"); return }
         guard case .reply(let keepalive) = pair.deliver(response, to: pair.a, from: pair.bEndpoint).0 else { Issue.record("rekey"); return }
