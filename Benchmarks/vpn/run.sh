@@ -21,7 +21,8 @@ trap cleanup EXIT
 
 # --- Build the bench executable in a throwaway package that links swift-crypto from the main checkout. ---
 [ -d "$ROOT/.build/checkouts/swift-crypto" ] || (cd "$ROOT" && swift package resolve >&2)
-PKG="$WORK/pkg"; mkdir -p "$PKG/Sources"
+# Kept under .build so the release build of BoringSSL is reused between runs.
+PKG="$ROOT/.build/vpn-bench-package"; rm -rf "$PKG/Sources"; mkdir -p "$PKG/Sources"
 for d in KilnConfig KilnSystem CKilnShims KilnVPN; do ln -s "$ROOT/Sources/$d" "$PKG/Sources/$d"; done
 ln -s "$ROOT/Benchmarks/vpn/Sources/kiln-vpn-bench" "$PKG/Sources/kiln-vpn-bench"
 cat > "$PKG/Package.swift" <<PKGEOF

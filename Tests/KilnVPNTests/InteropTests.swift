@@ -50,8 +50,8 @@ final class InteropTopology {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         p.arguments = ["netns", "exec", peer, "wireguard-go", "-f", "wg0"]
-        p.environment = ["WG_PROCESS_FOREGROUND": "1", "LOG_LEVEL": "verbose", "PATH": "/usr/bin:/usr/sbin:/bin:/sbin"]
-        p.standardOutput = FileHandle(forWritingAtPath: "/tmp/kvpn-wggo.log") ?? FileHandle.nullDevice
+        p.environment = ["WG_PROCESS_FOREGROUND": "1", "LOG_LEVEL": "error", "PATH": "/usr/bin:/usr/sbin:/bin:/sbin"]
+        p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
         wireguardGo = p

@@ -4,13 +4,18 @@ import Glibc
 import KilnConfig
 import KilnVPN
 
+func say(_ text: String, to fd: Int32 = 1) {
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
+
 guard CommandLine.arguments.count == 2 else {
-    fputs("usage: kiln-vpn-bench CONFIG.json\n", stderr)
+    say("usage: kiln-vpn-bench CONFIG.json\n", to: 2)
     exit(2)
 }
 let path = CommandLine.arguments[1]
 guard let file = fopen(path, "r") else {
-    fputs("kiln-vpn-bench: \(path): \(String(cString: strerror(errno)))\n", stderr)
+    say("kiln-vpn-bench: \(path): \(String(cString: strerror(errno)))\n", to: 2)
     exit(1)
 }
 var bytes: [UInt8] = []
@@ -31,13 +36,12 @@ do {
     let config = try KilnJSON.decode(VPNConfig.self, from: bytes)
     let device = try VPNDevice(config: config)
     try device.start()
-    print("ready \(device.interfaceName)")
-    fflush(stdout)
+    say("ready \(device.interfaceName)\n")
     var signal: Int32 = 0
     sigwait(&blocked, &signal)
     device.stop()
-    print(device.status())
+    say(device.status())
 } catch {
-    fputs("kiln-vpn-bench: \(path): \(error)\n", stderr)
+    say("kiln-vpn-bench: \(path): \(error)\n", to: 2)
     exit(1)
 }
