@@ -140,6 +140,8 @@ struct InteropTests {
         let topology = try InteropTopology()
         let device = try topology.startKiln()
         defer { device.stop() }
+        // A low load threshold keeps the flood short: after 16 handshake messages in a second, cookies only.
+        device.underLoadThreshold = 16
         #expect(run(["ip", "netns", "exec", topology.kiln, "ping", "-c", "2", "-W", "2", "10.99.0.2"]).0 == 0)
 
         // Capture one real transport message wireguard-go sends to Kiln, to replay it.
@@ -181,6 +183,14 @@ struct InteropTests {
             send([4, 0, 0, 0] + [UInt8](repeating: 9, count: 9000))          // oversized, unknown index
             send([1, 0, 0, 0] + [UInt8](repeating: 5, count: 144))           // forged initiation (bad mac1)
             send([9, 0, 0, 0] + [UInt8](repeating: 0, count: 60))            // unknown type
+            // A handshake flood with valid mac1 (it needs only Kiln's public key): past the load threshold,
+            // Kiln answers with cookie replies instead of doing Diffie-Hellman.
+            let mac1Key = BLAKE2s.hash(Array("mac1----".utf8), topology.kilnKey.publicKey)
+            for i in 0..<100 {
+                var m: [UInt8] = [1, 0, 0, 0] + le32(UInt32(i)) + randomBytes(108)
+                m += BLAKE2s.mac(key: mac1Key, m) + [UInt8](repeating: 0, count: 16)
+                send(m)
+            }
             if !captured.isEmpty {
                 send(captured)                                               // replayed
                 var forged = captured
@@ -188,11 +198,14 @@ struct InteropTests {
                 send(forged)                                                 // forged tag
             }
         }
-        usleep(300_000)
+        // The datagrams are queued in order; the forged one after the replay is the last to be counted.
+        for _ in 0..<100 where (device.drops()[.replayed] ?? 0) == before { usleep(100_000) }
+        usleep(200_000)
         let drops = device.drops()
         let total = drops.values.reduce(0, +)
         #expect(total >= 6, "\(drops)")
         #expect((drops[.replayed] ?? 0) == before + 1 && (drops[.decryptFailed] ?? 0) >= 1, "\(drops)")
+        #expect((drops[.cookieSent] ?? 0) > 0, "\(drops)")
         #expect((drops[.tooShort] ?? 0) >= 2 && (drops[.badMAC1] ?? 0) >= 1 && (drops[.unknownType] ?? 0) >= 1, "\(drops)")
         // The tunnel still works.
         #expect(run(["ip", "netns", "exec", topology.peer, "ping", "-c", "2", "-W", "2", "10.99.0.1"]).0 == 0)
