@@ -93,18 +93,18 @@ CFG
 done
 read -r KILN_GBPS KILN_CPU < <(measure k "$KILN_a" "$KILN_b")
 
-# --- wireguard-go <-> wireguard-go ---
+# --- wireguard-go <-> wireguard-go (names differ: the UAPI sockets share /var/run/wireguard) ---
 topology w
 for side in a b; do
     if [ $side = a ]; then key=$KA; peer=$PB; me=10.77.0.1; other=10.77.0.2; ep=192.0.2.2; else key=$KB; peer=$PA; me=10.77.0.2; other=10.77.0.1; ep=192.0.2.1; fi
-    WG_PROCESS_FOREGROUND=1 ip netns exec "${TAG}w$side" wireguard-go -f wg0 >/dev/null 2>&1 &
+    WG_PROCESS_FOREGROUND=1 ip netns exec "${TAG}w$side" wireguard-go -f "wg$side" >/dev/null 2>&1 &
     PIDS+=("$!"); eval "WG_$side=$!"
-    for _ in $(seq 50); do ip -n "${TAG}w$side" link show wg0 >/dev/null 2>&1 && break; sleep 0.1; done
+    for _ in $(seq 50); do ip -n "${TAG}w$side" link show "wg$side" >/dev/null 2>&1 && break; sleep 0.1; done
     echo "$key" > "$WORK/key-$side"
-    ip netns exec "${TAG}w$side" wg set wg0 listen-port 51820 private-key "$WORK/key-$side" \
+    ip netns exec "${TAG}w$side" wg set "wg$side" listen-port 51820 private-key "$WORK/key-$side" \
         peer "$peer" endpoint "$ep:51820" allowed-ips "$other/32"
-    ip -n "${TAG}w$side" addr add "$me/24" dev wg0
-    ip -n "${TAG}w$side" link set wg0 mtu 1420 up
+    ip -n "${TAG}w$side" addr add "$me/24" dev "wg$side"
+    ip -n "${TAG}w$side" link set "wg$side" mtu 1420 up
 done
 read -r WG_GBPS WG_CPU < <(measure w "$WG_a" "$WG_b")
 
