@@ -32,6 +32,7 @@ let package = Package(
         .target(name: "KilnFirewall", dependencies: ["KilnConfig", "CNftables"]),
         .target(name: "KilnDHCP", dependencies: ["KilnConfig"]),
         .target(name: "KilnSwitch", dependencies: ["KilnConfig", "KilnSystem", "CKilnShims"]),
+        .target(name: "KilnVPN", dependencies: ["KilnConfig", "KilnSystem", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Guest PID 1.
         .executableTarget(
@@ -72,6 +73,7 @@ let package = Package(
         .testTarget(name: "KilnDeployTests", dependencies: ["KilnDeploy"], exclude: ["Golden"]),
         .testTarget(name: "KilnDHCPTests", dependencies: ["KilnDHCP"]),
         .testTarget(name: "KilnSwitchTests", dependencies: ["KilnSwitch", "KilnSystem"], exclude: ["Golden", "Tools"]),
+        .testTarget(name: "KilnVPNTests", dependencies: ["KilnVPN"]),
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
         .testTarget(name: "KilnIntegrationTests", exclude: ["Fixtures"]),
         .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem"]),

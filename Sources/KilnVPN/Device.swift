@@ -1,0 +1,296 @@
+import Glibc
+import KilnConfig
+import KilnSystem
+import Synchronization
+
+/// A running VPN interface: a TUN device, a UDP socket and the threads that move packets between them through
+/// the protocol engine. Create it inside the network namespace it should live in; its threads may run anywhere
+/// afterwards, since the kernel binds the descriptors at creation.
+public final class VPNDevice: @unchecked Sendable {
+    public let config: VPNConfig
+    public let interfaceName: String
+    private let tun: TunDevice
+    private let udp: FileDescriptor
+    private let engine: ProtocolEngine
+    private var lock = pthread_mutex_t()
+    private let running = Atomic<Bool>(false)
+    private var threads: [pthread_t] = []
+    /// Handshake messages seen in the current second, to decide when to answer with cookies.
+    private var handshakeWindowStart: UInt64 = 0
+    private var handshakesInWindow = 0
+    /// Above this many handshake messages a second, mac2 (a cookie) is required.
+    public var underLoadThreshold = 256
+
+    /// Opens the TUN device and binds the UDP port (dual-stack) from `config`; `start()` begins forwarding.
+    public init(config: VPNConfig) throws {
+        self.config = config
+        let privateKey = try Base64.key(config.privateKey, field: "privateKey")
+        engine = ProtocolEngine(privateKey: privateKey, wallClock: {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            return (UInt64(ts.tv_sec), UInt32(ts.tv_nsec))
+        })
+        var constants = TimerConstants()
+        if let seconds = config.rekeyAfterSeconds, seconds > 0 { constants.rekeyAfterTime = UInt64(seconds) * 1_000_000_000 }
+        for (i, peer) in config.peers.enumerated() {
+            let key = try Base64.key(peer.publicKey, field: "peers[\(i)].publicKey")
+            let psk = try peer.presharedKey.map { (text) throws(VPNConfigError) in try Base64.key(text, field: "peers[\(i)].presharedKey") }
+            var endpoint: Endpoint?
+            if let text = peer.endpoint {
+                do { endpoint = try Endpoint(parsing: text) } catch {
+                    throw VPNConfigError(field: "peers[\(i)].endpoint", message: error.message)
+                }
+            }
+            let timers = PeerTimers(constants: constants, persistentKeepalive: UInt64(max(peer.persistentKeepalive ?? 0, 0)) * 1_000_000_000)
+            engine.addPeer(publicKey: key, presharedKey: psk, endpoint: endpoint,
+                           allowedIPs: peer.allowedIPs.map { ($0.address.bytes, $0.prefixLength) }, timers: timers)
+        }
+        tun = try TunDevice.open(name: config.interface ?? "kiln-vpn0", tap: false)
+        interfaceName = tun.name
+        let fd = try systemCall("socket", "udp") { socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        udp = FileDescriptor(adopting: fd)
+        var off: Int32 = 0
+        try systemCall("setsockopt IPV6_V6ONLY") { setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, 4) }
+        var size: Int32 = 4 << 20
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, 4)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, 4)
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_port = config.listenPort.bigEndian
+        try withUnsafePointer(to: &address) { p throws(Errno) in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { s throws(Errno) in
+                try systemCall("bind", "udp port \(config.listenPort)") { bind(fd, s, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+        }
+        pthread_mutex_init(&lock, nil)
+    }
+
+    deinit {
+        stop()
+        pthread_mutex_destroy(&lock)
+    }
+
+    /// Starts the receive, send and timer threads.
+    public func start() throws {
+        guard !running.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        for body in [udpLoop, tunLoop, timerLoop] as [@Sendable () -> Void] {
+            threads.append(try startThread(body))
+        }
+    }
+
+    /// Stops the threads (they notice within 200 ms) and waits for them.
+    public func stop() {
+        guard running.exchange(false, ordering: .sequentiallyConsistent) else { return }
+        for t in threads { pthread_join(t, nil) }
+        threads = []
+    }
+
+    /// Dropped datagrams by reason.
+    public func drops() -> [DropReason: UInt64] {
+        withLock {
+            var result: [DropReason: UInt64] = [:]
+            for reason in DropReason.allCases where engine.drops[reason.rawValue] > 0 { result[reason] = engine.drops[reason.rawValue] }
+            return result
+        }
+    }
+
+    /// Completed handshakes per peer.
+    public func handshakeCounts() -> [UInt64] { withLock { engine.peers.map(\.handshakes) } }
+
+    /// A `wg show`-like summary.
+    public func status() -> String {
+        withLock {
+            var text = "interface: \(interfaceName)\n  public key: \(Base64.encode(engine.publicKey))\n  private key: (hidden)\n"
+            text += "  listening port: \(config.listenPort)\n"
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            for (i, peer) in engine.peers.enumerated() {
+                text += "\npeer: \(Base64.encode(peer.publicKey))\n"
+                if config.peers[i].presharedKey != nil { text += "  preshared key: (hidden)\n" }
+                if let endpoint = peer.endpoint { text += "  endpoint: \(endpoint)\n" }
+                text += "  allowed ips: \(config.peers[i].allowedIPs.map(\.description).joined(separator: ", "))\n"
+                if peer.lastHandshakeSeconds > 0 {
+                    text += "  latest handshake: \(UInt64(ts.tv_sec) &- peer.lastHandshakeSeconds) seconds ago\n"
+                }
+                text += "  transfer: \(peer.receivedBytes) B received, \(peer.sentBytes) B sent\n"
+                if let k = config.peers[i].persistentKeepalive, k > 0 { text += "  persistent keepalive: every \(k) seconds\n" }
+            }
+            let dropped = DropReason.allCases.filter { engine.drops[$0.rawValue] > 0 }
+            if !dropped.isEmpty {
+                text += "\ndropped: " + dropped.map { "\($0): \(engine.drops[$0.rawValue])" }.joined(separator: ", ") + "\n"
+            }
+            return text
+        }
+    }
+
+    @inline(__always)
+    private func withLock<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return body()
+    }
+
+    // MARK: Threads
+
+    private static func now() -> UInt64 { MonotonicClock.nanoseconds() }
+
+    /// Waits up to 200 ms for `fd` to be readable; false when it is not (or the device is stopping).
+    private func wait(_ fd: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 200) > 0 && running.load(ordering: .relaxed)
+    }
+
+    /// Handshake messages waiting in the engine's outbox, with their destinations (called with the lock held).
+    private func drainOutbox(into pending: inout [(Endpoint, [UInt8])]) {
+        for (peer, message) in engine.outbox {
+            if let endpoint = engine.peers[peer].endpoint { pending.append((endpoint, message)) }
+        }
+        engine.outbox.removeAll(keepingCapacity: true)
+    }
+
+    @inline(__always)
+    private func sendUDP(_ bytes: UnsafeRawPointer, _ length: Int, to endpoint: Endpoint) {
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_port = endpoint.port.bigEndian
+        withUnsafeMutableBytes(of: &address.sin6_addr) { a in
+            if endpoint.isIPv6 {
+                a.storeBytes(of: endpoint.high, toByteOffset: 0, as: UInt64.self)
+                a.storeBytes(of: endpoint.low, toByteOffset: 8, as: UInt64.self)
+            } else {
+                a.storeBytes(of: 0, toByteOffset: 0, as: UInt64.self)
+                a.storeBytes(of: UInt32(0x0000_FFFF).bigEndian, toByteOffset: 8, as: UInt32.self)
+                a.storeBytes(of: UInt32(truncatingIfNeeded: endpoint.high), toByteOffset: 12, as: UInt32.self)
+            }
+        }
+        _ = withUnsafePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(udp.rawValue, bytes, length, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        }
+    }
+
+    private func sendPending(_ pending: inout [(Endpoint, [UInt8])]) {
+        for (endpoint, message) in pending { message.withUnsafeBytes { sendUDP($0.baseAddress!, $0.count, to: endpoint) } }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    private static func endpoint(_ a: sockaddr_in6) -> Endpoint {
+        var e = Endpoint(address: [0, 0, 0, 0], port: UInt16(bigEndian: a.sin6_port))
+        withUnsafeBytes(of: a.sin6_addr) { b in
+            let high = b.load(fromByteOffset: 0, as: UInt64.self), low = b.load(fromByteOffset: 8, as: UInt64.self)
+            if high == 0 && b.load(fromByteOffset: 8, as: UInt32.self) == UInt32(0x0000_FFFF).bigEndian {
+                e.high = UInt64(b.load(fromByteOffset: 12, as: UInt32.self))
+                e.low = 0
+                e.isIPv6 = false
+            } else {
+                e.high = high
+                e.low = low
+                e.isIPv6 = true
+            }
+        }
+        return e
+    }
+
+    /// UDP → TUN: decrypts datagrams and writes the packets; answers handshakes.
+    private func udpLoop() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536 + 64, alignment: 16)
+        defer { buffer.deallocate() }
+        var pending: [(Endpoint, [UInt8])] = []
+        pending.reserveCapacity(8)
+        let fd = udp.rawValue
+        while running.load(ordering: .relaxed) {
+            guard wait(fd) else { continue }
+            // Drain what is queued before polling again.
+            for _ in 0..<64 {
+                var source = sockaddr_in6()
+                var sourceLength = socklen_t(MemoryLayout<sockaddr_in6>.size)
+                let n = withUnsafeMutablePointer(to: &source) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        recvfrom(fd, buffer.baseAddress, 65536, Int32(MSG_DONTWAIT), $0, &sourceLength)
+                    }
+                }
+                if n < 0 { break }
+                let from = VPNDevice.endpoint(source)
+                let now = VPNDevice.now()
+                var underLoad = false
+                if n > 0 && (buffer[0] == 1 || buffer[0] == 2) {
+                    if now &- handshakeWindowStart > 1_000_000_000 { handshakeWindowStart = now; handshakesInWindow = 0 }
+                    handshakesInWindow += 1
+                    underLoad = handshakesInWindow > underLoadThreshold
+                }
+                let result = withLock {
+                    let r = engine.receive(buffer, length: n, from: from, now: now, underLoad: underLoad)
+                    if !engine.outbox.isEmpty { drainOutbox(into: &pending) }
+                    return r
+                }
+                switch result {
+                case .packet(_, let length): _ = Glibc.write(tun.fd.rawValue, buffer.baseAddress! + 16, length)
+                case .reply(let message): message.withUnsafeBytes { sendUDP($0.baseAddress!, $0.count, to: from) }
+                case .keepalive, .dropped: break
+                }
+                if !pending.isEmpty { sendPending(&pending) }
+            }
+        }
+    }
+
+    /// TUN → UDP: encrypts packets for the peer that owns their destination.
+    private func tunLoop() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536 + 64, alignment: 16)
+        defer { buffer.deallocate() }
+        var pending: [(Endpoint, [UInt8])] = []
+        pending.reserveCapacity(8)
+        let fd = tun.fd.rawValue
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        while running.load(ordering: .relaxed) {
+            guard wait(fd) else { continue }
+            for _ in 0..<64 {
+                let n = Glibc.read(fd, buffer.baseAddress! + 16, 65536 - 48)
+                if n <= 0 { break }
+                let now = VPNDevice.now()
+                let result = withLock {
+                    let r = engine.send(buffer, length: n, now: now)
+                    if !engine.outbox.isEmpty { drainOutbox(into: &pending) }
+                    return r
+                }
+                if case .send(_, let length, let endpoint) = result { sendUDP(buffer.baseAddress!, length, to: endpoint) }
+                if !pending.isEmpty { sendPending(&pending) }
+            }
+        }
+    }
+
+    /// Timers: handshake retries, keepalives, key expiry; also starts handshakes to peers with endpoints.
+    private func timerLoop() {
+        var pending: [(Endpoint, [UInt8])] = []
+        while running.load(ordering: .relaxed) {
+            let now = VPNDevice.now()
+            withLock {
+                engine.tick(now: now)
+                drainOutbox(into: &pending)
+            }
+            sendPending(&pending)
+            var ts = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+            nanosleep(&ts, nil)
+        }
+    }
+}
+
+/// The body of a thread started by `startThread`.
+private final class ThreadBody {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+}
+
+/// Runs `body` on a new joinable thread.
+private func startThread(_ body: @escaping @Sendable () -> Void) throws(Errno) -> pthread_t {
+    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    let created = pthread_create(&thread, nil, { raw in
+        guard let raw else { return nil }
+        Unmanaged<ThreadBody>.fromOpaque(raw).takeRetainedValue().body()
+        return nil
+    }, context)
+    if created != 0 {
+        Unmanaged<ThreadBody>.fromOpaque(context).release()
+        throw Errno(created, operation: "start VPN thread")
+    }
+    return thread
+}
