@@ -7,6 +7,10 @@ public struct CheckResult: Sendable, Codable {
     public var passed: Bool
     public var detail: String
     public var seconds: Double
+
+    public init(name: String, passed: Bool, detail: String, seconds: Double) {
+        self.name = name; self.passed = passed; self.detail = detail; self.seconds = seconds
+    }
 }
 
 /// Runs host-side checks: ping, TCP/UDP connects and commands inside a test host's namespace.

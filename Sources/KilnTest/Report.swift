@@ -13,6 +13,14 @@ public struct VMResult: Codable, Sendable {
     public var failedPhase: String?
     public var error: String?
     public var consoleTail: [String]
+    /// The phase the topology said this boot must fail in (`expect-failure`), nil when it must reach READY.
+    public var expectedFailure: String?
+
+    /// READY when that was expected; otherwise failed in exactly the expected phase.
+    public var asExpected: Bool {
+        guard let expectedFailure else { return ready }
+        return !ready && failedPhase == expectedFailure
+    }
 
     public struct Milestone: Codable, Sendable {
         public var name: String
@@ -21,9 +29,10 @@ public struct VMResult: Codable, Sendable {
     }
 
     public init(name: String, image: String, artifacts: [String: String], accelerator: String, ready: Bool,
-                milestones: [Milestone], failedPhase: String?, error: String?, consoleTail: [String]) {
+                milestones: [Milestone], failedPhase: String?, error: String?, consoleTail: [String], expectedFailure: String? = nil) {
         self.name = name; self.image = image; self.artifacts = artifacts; self.accelerator = accelerator; self.ready = ready
         self.milestones = milestones; self.failedPhase = failedPhase; self.error = error; self.consoleTail = consoleTail
+        self.expectedFailure = expectedFailure
     }
 }
 
@@ -33,13 +42,21 @@ public struct TestReport: Codable, Sendable {
     public var vms: [VMResult]
     public var checks: [CheckResult]
     public var seconds: Double
-    public var passed: Bool { vms.allSatisfy(\.ready) && checks.allSatisfy(\.passed) && !checks.isEmpty }
+    public init(topology: String, vms: [VMResult], checks: [CheckResult], seconds: Double) {
+        self.topology = topology; self.vms = vms; self.checks = checks; self.seconds = seconds
+    }
+
+    public var passed: Bool { vms.allSatisfy(\.asExpected) && checks.allSatisfy(\.passed) && !checks.isEmpty }
 
     public var text: String {
         var out = "topology \(topology)\n"
         for vm in vms {
             let timeline = vm.milestones.map { "\($0.name) \(String(format: "%.2f", $0.seconds))s" }.joined(separator: " → ")
-            out += "  vm \(vm.name) [\(vm.accelerator)]: \(vm.ready ? "READY" : "FAILED") \(timeline)\n"
+            let verdict = vm.ready ? "READY" : vm.asExpected ? "FAILED as expected" : "FAILED"
+            out += "  vm \(vm.name) [\(vm.accelerator)]: \(verdict) \(timeline)\n"
+            if let expected = vm.expectedFailure, vm.ready {
+                out += "    expected to fail in phase \(expected), but it reached READY\n"
+            }
             if !vm.ready {
                 out += "    failed phase: \(vm.failedPhase ?? "boot")\(vm.error.map { ": \($0)" } ?? "")\n"
                 out += "    console (last \(vm.consoleTail.count) lines):\n" + vm.consoleTail.map { "      | \($0)\n" }.joined()
@@ -49,7 +66,7 @@ public struct TestReport: Codable, Sendable {
             out += "  \(c.passed ? "PASS" : "FAIL") \(c.name) (\(String(format: "%.2f", c.seconds))s)"
             out += c.passed ? "\n" : "\n" + c.detail.split(separator: "\n").map { "      \($0)\n" }.joined()
         }
-        let failed = checks.filter { !$0.passed }.count + vms.filter { !$0.ready }.count
+        let failed = checks.filter { !$0.passed }.count + vms.filter { !$0.asExpected }.count
         out += "\(checks.filter(\.passed).count) passed, \(failed) failed in \(String(format: "%.1f", seconds))s\n"
         return out
     }
@@ -66,14 +83,16 @@ public struct TestReport: Codable, Sendable {
             s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
         }
-        let failures = vms.filter { !$0.ready }.count + checks.filter { !$0.passed }.count
+        let failures = vms.filter { !$0.asExpected }.count + checks.filter { !$0.passed }.count
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         out += "<testsuite name=\"\(esc(topology))\" tests=\"\(vms.count + checks.count)\" failures=\"\(failures)\" time=\"\(String(format: "%.3f", seconds))\">\n"
         for vm in vms {
             let t = vm.milestones.last?.seconds ?? 0
             out += "  <testcase classname=\"\(esc(topology)).boot\" name=\"\(esc(vm.name))\" time=\"\(String(format: "%.3f", t))\">"
-            if !vm.ready {
-                out += "\n    <failure message=\"\(esc((vm.failedPhase ?? "boot") + ": " + (vm.error ?? "")))\">\(esc(vm.consoleTail.joined(separator: "\n")))</failure>\n  "
+            if !vm.asExpected {
+                let message = vm.ready ? "reached READY, expected to fail in phase \(vm.expectedFailure ?? "")"
+                    : (vm.failedPhase ?? "boot") + ": " + (vm.error ?? "")
+                out += "\n    <failure message=\"\(esc(message))\">\(esc(vm.consoleTail.joined(separator: "\n")))</failure>\n  "
             }
             out += "</testcase>\n"
         }

@@ -17,6 +17,11 @@ public struct Topology: Decodable, Sendable {
         public var appliance: String?
         public var image: String?
         public var memory: Int?
+        /// The kiln-init phase this VM's boot must fail in (e.g. `firewall`, to prove a box whose ruleset does
+        /// not load stays closed). Checks then run against the failed box; reaching READY fails the run.
+        public var expectFailure: String?
+
+        enum CodingKeys: String, CodingKey { case appliance, image, memory, expectFailure = "expect-failure" }
     }
 
     /// A test host: a network namespace with addresses, routes and optional background commands (servers).
@@ -91,6 +96,9 @@ public enum TopologyLoader {
         for (name, vm) in topology.vms.entries where (vm.appliance == nil) == (vm.image == nil) {
             fail(["vms", name], "a VM needs exactly one of 'appliance' (a manifest) or 'image' (a built output directory)")
         }
+        for (name, vm) in topology.vms.entries {
+            if let phase = vm.expectFailure, !isValidPhaseName(phase) { fail(["vms", name, "expect-failure"], "'\(phase)' is not a kiln-init phase name") }
+        }
         for name in hostNames where vmNames.contains(name) { fail(["hosts", name], "'\(name)' is both a VM and a host") }
         for name in hostNames.union(vmNames) where name.count > 8 || !name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }) {
             fail([hostNames.contains(name) ? "hosts" : "vms", name], "'\(name)' must be 1-8 characters of a-z and 0-9 (it names namespaces and TAPs)")
@@ -118,6 +126,11 @@ public enum TopologyLoader {
         guard problems.isEmpty else { throw ManifestErrors(errors: problems) }
         return (topology, locator)
     }
+}
+
+/// kiln-init phase names are lower-case words joined by '-' (`firewall`, `firewall-bootstrap`).
+func isValidPhaseName(_ name: String) -> Bool {
+    !name.isEmpty && name.allSatisfy { ($0.isASCII && $0.isLowercase) || $0 == "-" }
 }
 
 /// `10.0.0.1:80` or `[2001:db8::1]:80`.

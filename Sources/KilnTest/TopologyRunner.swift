@@ -44,7 +44,7 @@ public final class TopologyRunner: @unchecked Sendable {
             Fabric.removeStale()
             try fabric.setUp(topology, nics: images.mapValues { $0.nics.map(\.name) })
             results = bootAll(images: images, timeout: bootTimeout)
-            if results.allSatisfy(\.ready) {
+            if results.allSatisfy(\.asExpected) {
                 try startBackground()
                 let runner = CheckRunner(fabric: fabric, timeoutScale: timeoutScale.factor)
                 for check in topology.checks {
@@ -85,7 +85,8 @@ public final class TopologyRunner: @unchecked Sendable {
             lock.withLock { vms[name] = vm }
             group.enter()
             DispatchQueue.global().async {
-                let result = TopologyRunner.boot(vm, name: name, image: image, timeout: timeout, accelerator: self.accelerator.rawValue)
+                let result = TopologyRunner.boot(vm, name: name, image: image, timeout: timeout, accelerator: self.accelerator.rawValue,
+                                                 expectFailure: spec.expectFailure, settle: self.timeoutScale.scale(10))
                 results.set(i, result)
                 group.leave()
             }
@@ -94,18 +95,28 @@ public final class TopologyRunner: @unchecked Sendable {
         return results.values
     }
 
-    static func boot(_ vm: VirtualMachine, name: String, image: BootableImage, timeout: Double, accelerator: String) -> VMResult {
+    /// Boots `vm` and waits for its verdict. With `expectFailure`, a failure in that phase is waited out until
+    /// kiln-init's final `failed` event (at most `settle` seconds), so checks see the box as it stays.
+    static func boot(_ vm: VirtualMachine, name: String, image: BootableImage, timeout: Double, accelerator: String,
+                     expectFailure: String? = nil, settle: Double = 10) -> VMResult {
         func result(_ report: BootReport?, error: String?, phase: String?) -> VMResult {
             VMResult(name: name, image: image.directory, artifacts: image.artifacts, accelerator: accelerator,
                      ready: report?.isReady ?? false,
                      milestones: report?.milestones.map { .init(name: $0.name, seconds: $0.seconds) } ?? [],
-                     failedPhase: phase, error: error, consoleTail: report?.consoleTail.suffix(40).map(\.text) ?? [])
+                     failedPhase: phase, error: error, consoleTail: report?.consoleTail.suffix(40).map(\.text) ?? [],
+                     expectedFailure: expectFailure)
         }
         do {
             try vm.start()
             return result(try vm.waitForReady(timeout: timeout), error: nil, phase: nil)
         } catch let VMError.bootFailed(report) {
             switch report.outcome {
+            case let .phaseFailed(phase, error) where phase == expectFailure:
+                let deadline = Date().addingTimeInterval(settle)
+                while Date() < deadline, vm.termination == nil, !(vm.console?.events.contains { $0.name == "failed" } ?? false) {
+                    usleep(100_000)
+                }
+                return result(vm.currentReport(outcome: report.outcome), error: error, phase: phase)
             case let .phaseFailed(phase, error): return result(report, error: error, phase: phase)
             case let .kernelPanic(message): return result(report, error: message, phase: "kernel")
             case let .exited(status, stderr): return result(report, error: "QEMU exited \(status): \(stderr)", phase: "qemu")
