@@ -3,16 +3,16 @@ import Foundation
 /// Runs helper tools (gpgv, gpg) with posix_spawn and waitpid, under a deadline. Foundation's
 /// `Process.waitUntilExit` can park a thread forever when called off the main thread under load, so Kiln does not
 /// use it.
-enum Subprocess {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+package enum Subprocess {
+    package struct Result {
+        package var status: Int32
+        package var stdout: String
+        package var stderr: String
     }
 
     /// Runs `arguments[0]` from PATH with stdin from /dev/null, collecting stdout and stderr. A tool still running
     /// after `timeout` seconds is killed and reported as an error.
-    static func run(_ arguments: [String], timeout: Double = 120) throws -> Result {
+    package static func run(_ arguments: [String], timeout: Double = 120) throws -> Result {
         let out = try makePipe(arguments[0])
         let err = try makePipe(arguments[0])
         let pid: pid_t
