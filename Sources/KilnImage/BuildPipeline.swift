@@ -56,7 +56,9 @@ public struct Builder {
         let kernel = try step("kernel") { try KernelTree(root: kernelTree, package: kernelPackage.name) }
         let modules = try step("modules") { try kernel.index().closure(of: spec.modules) }
 
-        let runtime = trees.filter { $0.0.name != kernelPackage.name }
+        // The UEFI stub is an input of the disk image, not of the initramfs.
+        let stubTree = trees.first { $0.0.name == UnifiedKernelImage.stubPackage }?.1
+        let runtime = trees.filter { $0.0.name != kernelPackage.name && $0.0.name != UnifiedKernelImage.stubPackage }
         let merged = try step("merge") { try staging.merged(runtime.map(\.1), key: runtime.map(\.0.sha256).joined(separator: ",")) }
         let (imageRoot, closure) = try step("closure") { try staging.libraryClosure(root: merged, initBinary: initBinary) }
 
@@ -81,6 +83,34 @@ public struct Builder {
                 let initrd = try LayerCache.concatenate(layers, to: tmp + "/initramfs.cpio.zst")
                 try FileManager.default.copyItem(atPath: kernel.vmlinuz, toPath: tmp + "/vmlinuz")
                 let vmlinuz = try Hashing.sha256(file: tmp + "/vmlinuz")
+                let formats = spec.base.formats ?? [.kernelInitrd]
+                var disks: [BuildInfo.Artifact] = []
+                if DiskFormats.needsStub(formats) {
+                    guard let stubTree else {
+                        throw BuildError.lockOutdated(lock: lockPath, missing: [UnifiedKernelImage.stubPackage])
+                    }
+                    let stubPath = stubTree + "/" + UnifiedKernelImage.stubPath
+                    let uki = try step("uki") {
+                        try UnifiedKernelImage.build(
+                            stub: FileSystem.readFile(stubPath),
+                            sections: UnifiedKernelImage.sections(
+                                osRelease: UnifiedKernelImage.osRelease(name: spec.name, kernelRelease: kernel.release),
+                                cmdline: spec.base.kernel.cmdline, kernel: FileSystem.readFile(tmp + "/vmlinuz"),
+                                initrd: FileSystem.readFile(tmp + "/initramfs.cpio.zst")),
+                            path: stubPath)
+                    }
+                    let scratch = tmp + "/.scratch"
+                    try FileSystem.makeDirectories(scratch)
+                    let files = try step("disks") {
+                        try DiskFormats.write(formats, uki: uki, directory: tmp, scratch: scratch,
+                                              seed: try Hashing.sha256(file: lockPath).sha256 + "/" + spec.name, epoch: epoch)
+                    }
+                    try FileSystem.removeTree(scratch)
+                    disks = try files.map { f in
+                        let h = try Hashing.sha256(file: tmp + "/" + f)
+                        return .init(file: f, sha256: h.sha256, size: h.size)
+                    }
+                }
                 let sbom = try SPDXDocument.json(
                     imageName: spec.name, packages: lock.packages.map {
                         SBOMPackage(name: $0.name, version: $0.version, architecture: $0.architecture, sha256: $0.sha256,
@@ -94,10 +124,11 @@ public struct Builder {
                         .init(file: "initramfs.cpio.zst", sha256: initrd.sha256, size: initrd.size),
                         .init(file: "sbom.spdx.json", sha256: Hashing.sha256(sbom), size: sbom.count),
                         .init(file: "vmlinuz", sha256: vmlinuz.sha256, size: vmlinuz.size),
-                    ],
+                    ] + disks,
                     inputs: try inputs(spec: spec, lockPath: lockPath, lock: lock, initBinary: initBinary),
                     layers: layers.map { .init(name: $0.name, sha256: $0.sha256, size: $0.size, reused: $0.reused) },
-                    sizes: ["initramfs": initrd.size, "kernel": vmlinuz.size, "total": initrd.size + vmlinuz.size],
+                    sizes: ["initramfs": initrd.size, "kernel": vmlinuz.size, "total": initrd.size + vmlinuz.size]
+                        .merging(disks.map { ($0.file, $0.size) }) { $1 },
                     timings: [:])
                 info.timings = timings
                 info.timings["total"] = (Date().timeIntervalSince(total) * 1000).rounded() / 1000

@@ -8,6 +8,11 @@ public enum Hashing {
         hex(SHA256.hash(data: bytes))
     }
 
+    /// The raw SHA-256 digest of `bytes`.
+    public static func digest(_ bytes: [UInt8]) -> [UInt8] {
+        Array(SHA256.hash(data: bytes))
+    }
+
     /// Lowercase hex SHA-256 of a UTF-8 string.
     public static func sha256(_ text: String) -> String {
         sha256(Array(text.utf8))

@@ -27,6 +27,10 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     case badCpioEntry(path: String, reason: String)
     /// zstd reported an error.
     case zstd(operation: String, message: String)
+    /// A PE/COFF file (the UEFI stub) is malformed or cannot take the sections a unified kernel image adds.
+    case malformedPE(path: String, offset: Int, reason: String)
+    /// An external tool (mtools, qemu-img, xorriso) failed; `message` is its stderr.
+    case tool(name: String, message: String)
 
     public var description: String {
         switch self {
@@ -53,6 +57,10 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
             return "cpio entry \(path): \(reason)"
         case .zstd(let operation, let message):
             return "zstd \(operation): \(message)"
+        case .malformedPE(let path, let offset, let reason):
+            return "\(path): PE image at offset \(offset): \(reason)"
+        case .tool(let name, let message):
+            return "\(name) failed: \(message)"
         }
     }
 }

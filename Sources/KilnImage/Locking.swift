@@ -7,8 +7,10 @@ import Logging
 /// the lock is missing, does not cover the manifest, or an update was asked for.
 public enum Locking {
     /// The package names the appliance needs: the kernel (its metapackage resolves to one versioned image
-    /// package), and the runtime packages with their dependencies.
-    public static func wanted(_ spec: ApplianceSpec) -> [String] { spec.packages }
+    /// package), the runtime packages with their dependencies, and the UEFI stub when a disk format is built.
+    public static func wanted(_ spec: ApplianceSpec) -> [String] {
+        spec.packages + (DiskFormats.needsStub(spec.base.formats ?? []) ? [UnifiedKernelImage.stubPackage] : [])
+    }
 
     /// Reads the lock when it covers `spec`; otherwise (unless `offline`) resolves and writes a new one.
     public static func ensure(_ spec: ApplianceSpec, sources: [AptSource], cache: PackageCache, update: Bool, offline: Bool,

@@ -22,6 +22,15 @@ struct Boot: ParsableCommand {
     @Option(name: .long, help: "Seconds to wait for READY (multiplied by KILN_TIMEOUT_SCALE).")
     var timeout: Double = 60
 
+    @Option(name: .long, help: "kernel-initrd (direct kernel boot), or raw, qcow2 or iso: the disk image under OVMF (UEFI).")
+    var format: BootFormat = .kernelInitrd
+
+    @Option(name: .long, help: "OVMF code image for disk boots.")
+    var ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+
+    @Option(name: .long, help: "OVMF variable store template; each boot gets a fresh copy.")
+    var ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
     @Flag(name: .long, help: "Echo the guest console while booting.")
     var console = false
 
@@ -48,6 +57,26 @@ struct Boot: ParsableCommand {
                                       NIC(id: nic.name.replacingOccurrences(of: ".", with: "_"),
                                           mac: nic.mac ?? String(format: "52:54:00:6b:00:%02x", i + 1), backend: .unconnected)
                                   })
+        var varsCopy: String?
+        defer { if let varsCopy { try? FileManager.default.removeItem(atPath: varsCopy) } }
+        if let file = format.file {
+            guard info.artifact(file) != nil else {
+                throw CLIErrors.fail("\(directory) has no \(file): add \(format.rawValue) to the base's formats and rebuild", code: 2)
+            }
+            for f in [ovmfCode, ovmfVars] where !FileManager.default.isReadableFile(atPath: f) {
+                throw CLIErrors.fail("OVMF firmware \(f) not found (Debian's ovmf package; Scripts/install-deps)", code: 3)
+            }
+            let vars = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-vars-\(getpid()).fd").path
+            try? FileManager.default.removeItem(atPath: vars)
+            try FileManager.default.copyItem(atPath: ovmfVars, toPath: vars)
+            varsCopy = vars
+            command.kernel = nil
+            command.initrd = nil
+            command.append = nil
+            command.firmware = .pflash(code: ovmfCode, vars: vars)
+            command.drives = [format == .iso ? Drive(path: directory + "/" + file, kind: .cdrom)
+                                             : Drive(path: directory + "/" + file, format: format.rawValue, readOnly: true)]
+        }
         command.qmpSocket = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-qmp-\(getpid()).sock").path
         let echo = console || keep
         let vm = VirtualMachine(name: info.name, command: command, logger: logger, onConsole: { signal in
@@ -104,3 +133,19 @@ enum BootSummary {
 }
 
 extension AcceleratorRequest: ExpressibleByArgument {}
+
+/// What `kiln boot` starts: the kernel directly, or one of the disk images through UEFI firmware.
+enum BootFormat: String, ExpressibleByArgument, CaseIterable {
+    case kernelInitrd = "kernel-initrd"
+    case raw, qcow2, iso
+
+    /// The artifact booted through firmware, nil for a direct kernel boot.
+    var file: String? {
+        switch self {
+        case .kernelInitrd: return nil
+        case .raw: return "disk.raw"
+        case .qcow2: return "disk.qcow2"
+        case .iso: return "disk.iso"
+        }
+    }
+}

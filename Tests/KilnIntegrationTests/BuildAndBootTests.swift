@@ -20,7 +20,7 @@ struct BuildAndBootTests {
         sleep(1)
         let b = try Kiln.run(["build", "Appliances/router.yaml", "--out", second, "--cache-dir", cache, "--offline"])
         #expect(b.status == 0, "\(b.stderr)")
-        for artifact in ["vmlinuz", "initramfs.cpio.zst", "sbom.spdx.json"] {
+        for artifact in ["vmlinuz", "initramfs.cpio.zst", "sbom.spdx.json", "disk.raw", "disk.qcow2", "disk.iso"] {
             let x = FileManager.default.contents(atPath: "\(first)/router/\(artifact)")
             let y = FileManager.default.contents(atPath: "\(second)/router/\(artifact)")
             #expect(x != nil && x == y, "\(artifact) differs between the two builds")
@@ -29,6 +29,40 @@ struct BuildAndBootTests {
         let sizes = info?["sizes"] as? [String: Int] ?? [:]
         #expect((sizes["initramfs"] ?? .max) <= 6_000_000, "initramfs \(sizes["initramfs"] ?? -1) bytes is over the 6 MB budget")
         #expect((sizes["total"] ?? .max) <= 20_000_000, "kernel + initramfs \(sizes["total"] ?? -1) bytes is over 20 MB")
+    }
+
+    /// The UEFI formats: sizes within budget, every artifact in build.json with its hash, and each disk image
+    /// boots to READY under OVMF (the unified kernel image at the removable-media path of the ESP).
+    @Test func diskImagesBootToReadyUnderOVMF() throws {
+        let out = try Kiln.temporaryDirectory("disks")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let build = try Kiln.run(["build", "Appliances/router.yaml", "--out", out])
+        #expect(build.status == 0, "\(build.stderr)")
+        let dir = out + "/router"
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/build.json"))) as? [String: Any]
+        let artifacts = (info?["artifacts"] as? [[String: Any]] ?? []).reduce(into: [String: (String, Int)]()) {
+            $0[$1["file"] as? String ?? ""] = ($1["sha256"] as? String ?? "", $1["size"] as? Int ?? -1)
+        }
+        for file in ["vmlinuz", "initramfs.cpio.zst", "sbom.spdx.json", "disk.raw", "disk.qcow2", "disk.iso"] {
+            let size = (try? FileManager.default.attributesOfItem(atPath: dir + "/" + file)[.size] as? Int) ?? nil
+            #expect(artifacts[file]?.1 == size && size != nil, "\(file): build.json says \(String(describing: artifacts[file])), file has \(String(describing: size))")
+        }
+        #expect((artifacts["disk.raw"]?.1 ?? .max) <= 24 * 1024 * 1024, "raw disk \(artifacts["disk.raw"]?.1 ?? -1) bytes is over 24 MiB")
+        #expect((artifacts["disk.qcow2"]?.1 ?? .max) <= 18 * 1024 * 1024, "qcow2 \(artifacts["disk.qcow2"]?.1 ?? -1) bytes is over 18 MiB")
+        let gpt = Process()
+        gpt.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        gpt.arguments = ["sgdisk", "-v", dir + "/disk.raw"]
+        let pipe = Pipe()
+        gpt.standardOutput = pipe
+        try gpt.run()
+        let verdict = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        gpt.waitUntilExit()
+        #expect(verdict.contains("No problems found"), "\(verdict)")
+        for format in ["raw", "qcow2", "iso"] {
+            let r = try Kiln.run(["boot", dir, "--format", format, "--timeout", "240"])
+            #expect(r.status == 0, "\(format): \(r.stdout)\n\(r.stderr)")
+            #expect(r.stdout.contains("router [") && r.stdout.contains("]: READY"), "\(format): \(r.stdout)")
+        }
     }
 
     @Test func failedBuildLeavesPreviousOutputIntact() throws {
