@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"], exclude: ["Helpers"]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"]),
         .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink"]),
-        .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall"], exclude: ["Golden"]),
+        .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall", "KilnSystem"], exclude: ["Golden"]),
         .testTarget(name: "KilnVMTests", dependencies: ["KilnVM"]),
         .testTarget(name: "KilnDeployTests", dependencies: ["KilnDeploy"], exclude: ["Golden"]),
         .testTarget(name: "KilnDHCPTests", dependencies: ["KilnDHCP"]),

@@ -1,5 +1,6 @@
 import Glibc
 import KilnConfig
+import KilnSystem
 @testable import KilnFirewall
 
 /// The Golden directory next to this file (tests run from the source tree).
@@ -77,38 +78,7 @@ func sh(_ argv: [String], timeout: Int = 30) throws -> (status: Int32, output: S
 /// Runs `body` on a fresh thread that has joined network namespace `name` (from `ip netns add`), so the
 /// test's own threads never change namespace. Sockets made in `body` stay in that namespace.
 func inNamespace<T>(_ name: String, _ body: @escaping () throws -> T) throws -> T {
-    var result: Result<T, Error>?
-    let box = Box()
-    box.body = {
-        let fd = open("/var/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { result = .failure(ValueError("open netns \(name): \(String(cString: strerror(errno)))")); return }
-        defer { close(fd) }
-        guard setNetworkNamespace(fd) == 0 else { result = .failure(ValueError("setns \(name): \(String(cString: strerror(errno)))")); return }
-        result = Result { try body() }
-    }
-    var thread = pthread_t()
-    let context = Unmanaged.passRetained(box).toOpaque()
-    let rc = pthread_create(&thread, nil, { raw in
-        guard let raw else { return nil }
-        let box = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
-        box.body()
-        return nil
-    }, context)
-    guard rc == 0 else { Unmanaged<Box>.fromOpaque(context).release(); throw ValueError("pthread_create: \(rc)") }
-    pthread_join(thread, nil)
-    guard let result else { throw ValueError("namespace thread produced nothing") }
-    return try result.get()
-}
-
-final class Box: @unchecked Sendable {
-    var body: () -> Void = {}
-}
-
-/// setns(2) with CLONE_NEWNET; Glibc's module map hides the _GNU_SOURCE declaration, so look it up.
-func setNetworkNamespace(_ fd: Int32) -> Int32 {
-    typealias SetNS = @convention(c) (Int32, Int32) -> Int32
-    guard let symbol = dlsym(nil, "setns") else { errno = ENOSYS; return -1 }
-    return unsafeBitCast(symbol, to: SetNS.self)(fd, 0x4000_0000)
+    try NetworkNamespace.run(path: "/var/run/netns/\(name)", body)
 }
 
 /// Network namespaces created for one test and deleted by `destroy()` (call it in `defer`).

@@ -45,21 +45,10 @@ final class TestNet {
     deinit { close() }
 }
 
-final class ResultBox<T>: @unchecked Sendable { var result: Result<T, Error>? }
-
 /// Runs `body` on a fresh thread inside `/run/netns/<namespace>`; sockets and TAP fds it opens stay in that
 /// namespace after it returns, while the caller's thread never moves.
 func inNamespace<T>(_ namespace: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
-    let box = ResultBox<T>(), done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        let r = kiln_setns_path("/run/netns/\(namespace)", 0x4000_0000)
-        box.result = r == 0 ? Result { try body() } : .failure(TestError.environment("setns \(namespace): \(r)"))
-        done.signal()
-    }
-    thread.start()
-    done.wait()
-    guard let result = box.result else { throw TestError.environment("no result") }
-    return try result.get()
+    try NetworkNamespace.run(path: "/run/netns/\(namespace)", body)
 }
 
 /// The local-experimental EtherType (IEEE 802 §9.2.2) the tests' frames carry, so other traffic is ignored.
