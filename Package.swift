@@ -32,6 +32,7 @@ let package = Package(
         .target(name: "KilnFirewall", dependencies: ["KilnConfig", "CNftables"]),
         .target(name: "KilnDHCP", dependencies: ["KilnConfig"]),
         .target(name: "KilnSwitch", dependencies: ["KilnConfig", "KilnSystem", "CKilnShims"]),
+        .target(name: "KilnDedup", dependencies: []),
         .target(name: "KilnVPN", dependencies: ["KilnConfig", "KilnSystem", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Guest PID 1.

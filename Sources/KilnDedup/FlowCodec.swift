@@ -1,0 +1,38 @@
+/// The contract between the WAN optimizer's peer channel and its data reduction, for one direction of one
+/// optimized TCP flow. The sending optimizer turns the bytes its client wrote into opaque payloads carried in the
+/// channel's DATA frames; the receiving optimizer turns them back into exactly those bytes. The channel knows
+/// nothing of chunks; the codec knows nothing of sockets or frames.
+
+/// A chunk's strong content hash (SHA-256): two chunks with the same id are taken to hold the same bytes.
+public struct ChunkID: Hashable, Sendable {
+    public var bytes: (UInt64, UInt64, UInt64, UInt64)
+    public init(bytes: (UInt64, UInt64, UInt64, UInt64)) { self.bytes = bytes }
+    public static func == (a: ChunkID, b: ChunkID) -> Bool {
+        a.bytes.0 == b.bytes.0 && a.bytes.1 == b.bytes.1 && a.bytes.2 == b.bytes.2 && a.bytes.3 == b.bytes.3
+    }
+    public func hash(into hasher: inout Hasher) { hasher.combine(bytes.0); hasher.combine(bytes.1) }
+}
+
+/// A payload the codec cannot accept: the flow is closed with this error, the service goes on.
+public struct CodecError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The sending side of one flow direction.
+public protocol FlowEncoder {
+    /// Encodes the next `bytes` of the stream. Appends zero or more payloads (each at most `maxPayload` bytes)
+    /// to `payloads`; with `flush`, everything held back so far (a partial chunk) is emitted too.
+    mutating func encode(_ bytes: UnsafeRawBufferPointer, flush: Bool, into payloads: inout [[UInt8]])
+    /// The peer lacks chunk `id` that a payload referred to: a payload carrying its bytes, or nil when this side
+    /// no longer holds it either (the flow then fails and is reset; it never delivers wrong bytes).
+    mutating func supply(_ id: ChunkID) -> [UInt8]?
+}
+
+/// The receiving side of one flow direction.
+public protocol FlowDecoder {
+    /// Decodes one payload and appends the bytes now ready, in stream order, to `output`. Returns the chunks it
+    /// lacks: the channel asks the peer for them (`supply`) and passes the answers to `decode` like any payload;
+    /// output stalls until they arrive. Throws for a malformed payload or a chunk whose bytes do not match its id.
+    mutating func decode(_ payload: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CodecError) -> [ChunkID]
+}
