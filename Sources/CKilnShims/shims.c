@@ -87,6 +87,8 @@ int kiln_setns_path(const char *path, int nstype) {
 
 int kiln_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0; }
 
+int kiln_close_from(unsigned first) { return syscall(SYS_close_range, first, ~0U, 0) < 0 ? -errno : 0; }
+
 // ---- Fast-path switch ----
 #include <arpa/inet.h>
 #include <linux/if_ether.h>

@@ -72,6 +72,7 @@ public struct Builder {
         let layers = try step("layers") {
             try LayerPlan(release: kernel.release, kernelRoot: kernelTree, modules: modules, libraryRoot: imageRoot,
                           libraries: closure, initBinary: initBinary, files: spec.files,
+                          stripSignatures: spec.base.kernel.moduleSignatures == .strip,
                           config: [(GuestConfig.path, Array(try KilnJSON.encode(guest).pretty.utf8))] + roles.files)
                 .build(cache: try LayerCache(directory: cache.directory + "/layers"), epoch: UInt32(clamping: epoch),
                        level: Int32(spec.base.compression?.level ?? 19))

@@ -118,13 +118,16 @@ struct LayerPlan {
     var libraries: ELFClosure.Result
     var initBinary: String
     var files: [ImageFile]
+    /// Modules go in without their appended signatures (`kernel.moduleSignatures: strip`).
+    var stripSignatures: Bool
     /// Files compiled from the manifest: `/etc/kiln/config.json` and each role's runtime config.
     var config: [(String, [UInt8])]
 
     init(release: String, kernelRoot: String, modules: [ModuleIndex.Module], libraryRoot: String, libraries: ELFClosure.Result,
-         initBinary: String, files: [ImageFile], config: [(String, [UInt8])]) {
+         initBinary: String, files: [ImageFile], stripSignatures: Bool = false, config: [(String, [UInt8])]) {
         self.release = release; self.kernelRoot = kernelRoot; self.modules = modules; self.libraryRoot = libraryRoot
         self.libraries = libraries; self.initBinary = initBinary; self.files = files; self.config = config
+        self.stripSignatures = stripSignatures
     }
 
     func layers() throws -> [ImageLayer] {
@@ -134,10 +137,11 @@ struct LayerPlan {
                .symlink("/init", target: "/sbin/kiln-init")]
         let moduleDir = "/lib/modules/\(release)/"
         let moduleEntries: [CpioEntry] = try modules.map { m in
-            if m.imagePath == m.path {
+            if m.imagePath == m.path && !stripSignatures {
                 return CpioEntry(path: moduleDir + m.imagePath, kind: .regular(.file(kernelRoot + moduleDir + m.path)), mode: 0o644)
             }
-            return .file(moduleDir + m.imagePath, bytes: try ModuleScanner.loadableBytes(ofFile: kernelRoot + moduleDir + m.path))
+            let bytes = try ModuleScanner.loadableBytes(ofFile: kernelRoot + moduleDir + m.path)
+            return .file(moduleDir + m.imagePath, bytes: stripSignatures ? try ModuleSignature.stripped(bytes, module: m.path) : bytes)
         }
         let libs = try CpioEntry.staged(root: libraryRoot, paths: libraries.paths.filter { $0 != "/sbin/kiln-init" })
         let initEntry = try CpioEntry.staged(root: libraryRoot, paths: ["/sbin/kiln-init"])

@@ -18,6 +18,16 @@ public struct BaseImage: Decodable, Sendable {
     public struct KernelSpec: Decodable, Sendable {
         public var package: String
         public var cmdline: String
+        /// `strip` removes the distribution's signature from each module put in the image (default `keep`).
+        public var moduleSignatures: ModuleSignatures?
+    }
+
+    /// What happens to the signatures appended to the kernel's modules. The kernel checks a signature on every
+    /// load when one is present, and without CPU-specific hashing that dominates the boot under emulation;
+    /// stripped modules load without the check (the kernel notes an unsigned module once, as a taint flag)
+    /// but are refused where module signatures are enforced (`module.sig_enforce`, Secure Boot lockdown).
+    public enum ModuleSignatures: String, Decodable, Sendable {
+        case keep, strip
     }
 
     /// zstd level for the initramfs layers.

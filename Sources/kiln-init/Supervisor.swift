@@ -13,8 +13,9 @@ final class Supervisor {
         /// Read end of the readiness pipe until the service reports ready (or ends).
         var readiness: Int32 = -1
         var ready = false
-        /// Kiln's own services (`kiln-init service …`) report readiness; other programs are given time instead.
-        var notifies: Bool { spec.argv.first == "/sbin/kiln-init" }
+        /// Kiln's own services (`kiln-init service …`): forked rather than exec'ed, and they report readiness;
+        /// other programs are given time instead.
+        var builtIn: Bool { spec.argv.count >= 3 && spec.argv[0] == "/sbin/kiln-init" && spec.argv[1] == "service" }
         var pending: [UInt8] = []
         var restarts = 0
         var nextStart: UInt64 = 0
@@ -36,14 +37,24 @@ final class Supervisor {
 
     func start(_ s: Service) throws {
         let (readEnd, writeEnd) = try FileDescriptor.pipe()
-        let readiness = s.notifies ? try FileDescriptor.pipe() : nil
+        let readiness = s.builtIn ? try FileDescriptor.pipe() : nil
         let devNull = try FileDescriptor.open("/dev/null", .readOnly)
         var environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + s.spec.env
         if readiness != nil { environment.append("\(Readiness.environmentVariable)=3") }
-        let pid = try ChildProcess.spawn(s.spec.argv, environment: environment,
+        let descriptors = readiness.map { [(target: Int32(3), source: $0.write.rawValue)] } ?? []
+        let pid: pid_t
+        if s.builtIn {
+            // Kiln's own services are code already in this process: fork without exec (see ChildProcess.fork).
+            let arguments = Array(s.spec.argv.dropFirst(2))
+            pid = try ChildProcess.fork(stdin: devNull.rawValue, stdout: writeEnd.rawValue, stderr: writeEnd.rawValue,
+                                        descriptors: descriptors, environment: environment, newSession: true) {
+                ServiceEntry.run(arguments)
+            }
+        } else {
+            pid = try ChildProcess.spawn(s.spec.argv, environment: environment,
                                          stdin: devNull.rawValue, stdout: writeEnd.rawValue, stderr: writeEnd.rawValue,
-                                         descriptors: readiness.map { [(target: Int32(3), source: $0.write.rawValue)] } ?? [],
-                                         newSession: true)
+                                         descriptors: descriptors, newSession: true)
+        }
         s.pid = pid
         s.output = readEnd.release()
         _ = fcntl(s.output, F_SETFL, fcntl(s.output, F_GETFL) | O_NONBLOCK)
@@ -121,11 +132,11 @@ final class Supervisor {
             for fd in outputs { drain(fd) }
             if !failures.isEmpty { return failures }
             // Ended cleanly before saying it was ready (an unclean end is in `failures` already).
-            let ended = services.filter { $0.notifies && !$0.ready && !$0.running }
+            let ended = services.filter { $0.builtIn && !$0.ready && !$0.running }
             if !ended.isEmpty { return ended.map { "\($0.spec.name) exited before reporting ready" } }
             let now = MonotonicClock.nanoseconds()
             let given = now >= start + UInt64(silentMs) * 1_000_000
-            let waiting = services.filter { !$0.ready && ($0.notifies || !given) }
+            let waiting = services.filter { !$0.ready && ($0.builtIn || !given) }
             if waiting.isEmpty { return [] }
             if now >= deadline {
                 return waiting.map { "\($0.spec.name) did not report ready within \(ms) ms" }

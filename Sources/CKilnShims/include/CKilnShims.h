@@ -26,6 +26,8 @@ int kiln_signalfd(const sigset_t *mask, int nonblocking);
 int kiln_setns_path(const char *path, int nstype);
 /// pipe2(2) with O_CLOEXEC (pipe2 is a GNU extension missing from Glibc's Swift module). Returns 0 or -errno.
 int kiln_pipe_cloexec(int fds[2]);
+/// close_range(first, ~0U, 0): closes every descriptor from `first` up. Returns 0 or -errno.
+int kiln_close_from(unsigned first);
 
 // ---- Fast-path switch: AF_PACKET TPACKET_V3 rings and batched transmit (KilnSwitch) ----
 #include <linux/if_packet.h>
