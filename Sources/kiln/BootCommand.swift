@@ -31,6 +31,10 @@ struct Boot: ParsableCommand {
     @Option(name: .long, help: "OVMF variable store template; each boot gets a fresh copy.")
     var ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
+    @Option(name: .customLong("qemu-arg"), parsing: .unconditionalSingleValue,
+            help: "An argument appended to QEMU's command line (repeat for several), e.g. --qemu-arg=-icount --qemu-arg=shift=0,sleep=off.")
+    var qemuArguments: [String] = []
+
     @Flag(name: .long, help: "Echo the guest console while booting.")
     var console = false
 
@@ -77,6 +81,7 @@ struct Boot: ParsableCommand {
             command.drives = [format == .iso ? Drive(path: directory + "/" + file, kind: .cdrom)
                                              : Drive(path: directory + "/" + file, format: format.rawValue, readOnly: true)]
         }
+        command.extraArguments = qemuArguments
         command.qmpSocket = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-qmp-\(getpid()).sock").path
         let echo = console || keep
         let vm = VirtualMachine(name: info.name, command: command, logger: logger, onConsole: { signal in
