@@ -20,19 +20,36 @@ for variant in strip keep; do
   "$bin/kiln" build "$work/$variant/Appliances/router.yaml" --out "$work/$variant/out" >/dev/null
 done
 
-# One boot; prints "ready_ms modules_ms" from the guest's events.
+# One boot; prints "ready_ms modules_ms qemu_cpu_ms" from the guest's events and QEMU's CPU time (user + system,
+# from /proc/PID/stat) between kiln-init's first event and READY: on a loaded host the wall clock stretches but
+# the CPU QEMU spends on the guest does not, so that is what the guest would take on an idle core.
 boot() {  # variant, extra kiln boot arguments…
   local variant=$1; shift
-  "$bin/kiln" boot "$work/$variant/out/router" --accel tcg --console "$@" 2>&1 >/dev/null | python3 -c '
-import json, sys
-ready = modules = None
-for line in sys.stdin:
-    if not line.startswith("KILN {"): continue
-    e = json.loads(line[5:])
+  python3 - "$bin/kiln" "$work/$variant/out/router" "$@" <<'PY'
+import json, os, subprocess, sys
+kiln, image, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
+proc = subprocess.Popen([kiln, "boot", image, "--accel", "tcg", "--console", *extra],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+tick = os.sysconf("SC_CLK_TCK")
+def qemu_cpu_ms():
+    for task in os.listdir(f"/proc/{proc.pid}/task"):
+        for child in open(f"/proc/{proc.pid}/task/{task}/children").read().split():
+            if open(f"/proc/{child}/comm").read().startswith("qemu"):
+                fields = open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) * 1000 / tick
+    return float("nan")
+ready = modules = cpu_init = cpu_ready = None
+for line in proc.stderr:
+    at = line.find("KILN {")  # the first event can share a line with the firmware's last message
+    if at < 0: continue
+    e = json.loads(line[at + 5:])
+    if e.get("event") == "init": cpu_init = qemu_cpu_ms()
     if e.get("event") == "phase" and e.get("phase") == "modules": modules = e["took"]
-    if e.get("event") == "ready": ready = e["ms"]
-if ready is None: sys.exit("no READY event")
-print(ready, modules)'
+    if e.get("event") == "ready": ready = e["ms"]; cpu_ready = qemu_cpu_ms()
+proc.wait()
+if ready is None or cpu_init is None: sys.exit(f"no READY event (kiln boot exited {proc.returncode})")
+print(ready, modules, cpu_ready - cpu_init)
+PY
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -44,14 +61,15 @@ for mode in icount realtime; do
     for _ in $(seq 1 "$runs"); do boot "$variant" "${extra[@]}" >> "$work/$mode-$variant"; done
     result[$mode-$variant-ready]=$(cut -d' ' -f1 "$work/$mode-$variant" | median)
     result[$mode-$variant-modules]=$(cut -d' ' -f2 "$work/$mode-$variant" | median)
+    result[$mode-$variant-cpu]=$(cut -d' ' -f3 "$work/$mode-$variant" | median)
   done
 done
 
-printf '%-10s %-28s %14s %14s\n' mode variant "/init→READY ms" "modules ms"
+printf '%-10s %-28s %14s %14s %16s\n' mode variant "/init→READY ms" "modules ms" "QEMU CPU ms"
 for mode in icount realtime; do
   for variant in strip keep; do
     name=$([ "$variant" = strip ] && echo "Kiln (modules unsigned)" || echo "baseline (signatures kept)")
-    printf '%-10s %-28s %14.1f %14.1f\n' "$mode" "$name" "${result[$mode-$variant-ready]}" "${result[$mode-$variant-modules]}"
+    printf '%-10s %-28s %14.1f %14.1f %16.0f\n' "$mode" "$name" "${result[$mode-$variant-ready]}" "${result[$mode-$variant-modules]}" "${result[$mode-$variant-cpu]}"
   done
   echo "$mode: baseline / Kiln = $(echo "scale=2; ${result[$mode-keep-ready]} / ${result[$mode-strip-ready]}" | bc)x (median of $runs boots each)"
 done
