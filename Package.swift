@@ -38,18 +38,18 @@ let package = Package(
         // Guest PID 1.
         .executableTarget(
             name: "kiln-init",
-            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnDHCP", "KilnFirewall", "CKilnShims"],
+            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnDHCP", "KilnFirewall", "KilnSwitch", "CKilnShims"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--build-id=none"])]
         ),
 
         // Host modules.
-        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", "KilnSwitch", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnPackages", dependencies: [
             "KilnSystem", "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnImage", dependencies: [
-            "KilnConfig", "KilnManifest", "KilnPackages", "KilnDHCP", "KilnFirewall", "CArchive", "CZstd",
+            "KilnConfig", "KilnManifest", "KilnPackages", "KilnDHCP", "KilnFirewall", "KilnSwitch", "CArchive", "CZstd",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnVM", dependencies: ["KilnConfig", "KilnSystem", "CKilnShims", .product(name: "Logging", package: "swift-log")]),
