@@ -161,6 +161,12 @@ public final class Switch {
             for _ in 0..<count {
                 let frame = kiln_block_frame(block + offset)
                 if frame.outgoing == 0, let data = frame.data {
+                    if frame.csum_partial != 0 {
+                        // The ring is ours until the block is released: finish the checksum in place, since
+                        // a packet socket's send neither carries nor completes a partial one.
+                        PartialChecksum.complete(UnsafeMutableRawPointer(mutating: data), length: Int(frame.length),
+                                                 strippedTCI: frame.vlan_valid != 0)
+                    }
                     handle(index, UnsafeRawPointer(data), Int(frame.length),
                            strippedTCI: frame.vlan_valid != 0 ? frame.tci : nil, now: now, wall: wall)
                 }

@@ -50,6 +50,7 @@ struct kiln_frame {
     uint16_t tci;        // valid when vlan_valid
     uint8_t vlan_valid;  // TP_STATUS_VLAN_VALID: the kernel stripped an 802.1Q tag into tci
     uint8_t outgoing;    // sll_pkttype == PACKET_OUTGOING
+    uint8_t csum_partial; // TP_STATUS_CSUMNOTREADY: the sender left the TCP/UDP checksum to the device
 };
 
 /// True when the block at `block` belongs to user space (TP_STATUS_USER), read with acquire ordering.
@@ -82,6 +83,7 @@ static inline struct kiln_frame kiln_block_frame(const void *header) {
     f.vlan_valid = (h->tp_status & TP_STATUS_VLAN_VALID) ? 1 : 0;
     f.tci = (uint16_t)h->hv1.tp_vlan_tci;
     f.outgoing = sll->sll_pkttype == 4 /* PACKET_OUTGOING */;
+    f.csum_partial = (h->tp_status & TP_STATUS_CSUMNOTREADY) ? 1 : 0;
     return f;
 }
 
