@@ -5,36 +5,36 @@
 /// inverted (RFC 1071). Frames forwarded from a packet socket leave as plain bytes, so without this every such TCP
 /// or UDP segment would arrive with a bad checksum and be dropped.
 public enum PartialChecksum {
-    /// Finishes the checksum in place; frames that are not IPv4/IPv6 TCP or UDP (or are cut short) are left alone.
-    /// `strippedTCI` is true when the kernel removed the 802.1Q tag into metadata.
-    @inline(__always)
-    public static func complete(_ p: UnsafeMutableRawPointer, length: Int, strippedTCI: Bool) {
-        guard let header = FrameHeader(UnsafeRawPointer(p), length: length, strippedTCI: strippedTCI ? 0 : nil) else { return }
+    /// Finishes the checksum in place and returns true; frames that are not IPv4/IPv6 TCP or UDP (or are cut short)
+    /// are left alone (false). `strippedTCI` is true when the kernel removed the 802.1Q tag into metadata.
+    @inline(__always) @discardableResult
+    public static func complete(_ p: UnsafeMutableRawPointer, length: Int, strippedTCI: Bool) -> Bool {
+        guard let header = FrameHeader(UnsafeRawPointer(p), length: length, strippedTCI: strippedTCI ? 0 : nil) else { return false }
         let o = header.payloadOffset
         let start: Int, end: Int, proto: UInt8
         switch header.etherType {
         case Ethernet.typeIPv4:
-            guard length >= o + 20 else { return }
+            guard length >= o + 20 else { return false }
             let ihl = Int(p.load(fromByteOffset: o, as: UInt8.self) & 0x0f) * 4
-            guard ihl >= 20, Ethernet.u16(UnsafeRawPointer(p), at: o + 6) & 0x3fff == 0 else { return }  // no fragments
+            guard ihl >= 20, Ethernet.u16(UnsafeRawPointer(p), at: o + 6) & 0x3fff == 0 else { return false }  // no fragments
             proto = p.load(fromByteOffset: o + 9, as: UInt8.self)
             start = o + ihl
             end = o + Int(Ethernet.u16(UnsafeRawPointer(p), at: o + 2))
         case Ethernet.typeIPv6:
-            guard length >= o + 40 else { return }
+            guard length >= o + 40 else { return false }
             proto = p.load(fromByteOffset: o + 6, as: UInt8.self)
             start = o + 40
             end = start + Int(Ethernet.u16(UnsafeRawPointer(p), at: o + 4))
         default:
-            return
+            return false
         }
         let field: Int
         switch proto {
         case 6: field = start + 16
         case 17: field = start + 6
-        default: return
+        default: return false
         }
-        guard end <= length, field + 2 <= end else { return }
+        guard end <= length, field + 2 <= end else { return false }
         var sum: UInt32 = 0
         var i = start
         while i + 1 < end {
@@ -47,5 +47,6 @@ public enum PartialChecksum {
         if proto == 17 && check == 0 { check = 0xffff }  // UDP: 0 means "no checksum"
         p.storeBytes(of: UInt8(check >> 8), toByteOffset: field, as: UInt8.self)
         p.storeBytes(of: UInt8(check & 0xff), toByteOffset: field + 1, as: UInt8.self)
+        return true
     }
 }

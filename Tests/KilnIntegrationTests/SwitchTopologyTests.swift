@@ -16,6 +16,7 @@ struct SwitchTopologyTests {
         for check in [
             "same VLAN: a reaches b (VLAN 10 access ports)",
             "same VLAN: b opens a TCP connection to a",
+            "same VLAN: 4 MB of TCP from b to a and back",
             "cross VLAN: a (VLAN 10) does not reach c (VLAN 20)",
             "cross VLAN: c (VLAN 20) does not reach b (VLAN 10)",
             "trunk: VLAN 10 of the trunk reaches a",

@@ -53,6 +53,51 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
         }
     }
 
+    /// veth hands the switch 64 KiB TCP segments (TSO/GSO on, the default): with their virtio-net headers they go
+    /// out whole to a veth and are split where a device needs it, tagged on a trunk and untagged again.
+    @Test func bulkTCPWithSegmentationOffloadCrossesTheSwitch() throws {
+        let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h2", 10, "10.0.0.2/24"), trunk("trunk", [10, 20]),
+                                  Lab.Host(name: "h3", port: .init(name: "h3", mode: .trunk, vlans: [10, 20]), address: nil)])
+        defer { lab.close() }
+        let r = try sh(["bash", "-c", "timeout 40 ip netns exec \(lab.namespace("h2")) python3 \(Self.bulkScript) serve 7002 & sleep 1; " +
+                        "timeout 30 ip netns exec \(lab.namespace("h1")) python3 \(Self.bulkScript) 10.0.0.2 7002; s=$?; wait; exit $s"], timeout: 60)
+        #expect(r.status == 0 && r.output.contains("got 4000000"), "\(r.output)")
+        let c = try #require(lab.sw?.counters)
+        #expect(c[0].txErrors == 0 && c[1].txErrors == 0, "\(c)")
+    }
+
+    /// `serve PORT`: echoes one connection. `ADDRESS PORT`: sends 4 MB and counts what comes back.
+    static let bulkScript: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-switch-bulk-\(getpid()).py").path
+        let text = """
+        import socket, sys, threading
+        if sys.argv[1] == "serve":
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", int(sys.argv[2]))); s.listen(1); s.settimeout(15)
+            c, _ = s.accept(); c.settimeout(15)
+            while True:
+                b = c.recv(65536)
+                if not b: break
+                c.sendall(b)
+            c.close(); sys.exit(0)
+        d = b"x" * 4000000
+        s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
+        def send():
+            s.sendall(d); s.shutdown(socket.SHUT_WR)
+        t = threading.Thread(target=send); t.start()
+        n = 0
+        while True:
+            b = s.recv(65536)
+            if not b: break
+            n += len(b)
+        t.join()
+        print("got", n)
+
+        """
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        return path
+    }()
+
     @Test func trunkFramesCarryTheirVLANsTag() throws {
         let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h3", 20, "10.0.0.3/24"),
                                   trunk("trunk", [10, 20])])
