@@ -51,6 +51,20 @@ int kiln_tun_open(char *name, int tap, int persist) {
     return fd;
 }
 
+int kiln_tap_open_vnet(char *name) {
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) { int e = errno; close(fd); return -e; }
+    int size = 10;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0) { int e = errno; close(fd); return -e; }
+    memcpy(name, ifr.ifr_name, IFNAMSIZ);
+    return fd;
+}
+
 int kiln_reboot(int cmd) {
     sync();
     int r = reboot(cmd == 1 ? RB_AUTOBOOT : RB_POWER_OFF);

@@ -19,7 +19,6 @@ final class PortIO {
     let blockSize: Int
     let blockCount: Int
     var currentBlock = 0
-    private let tap: TunDevice?
 
     static let tapFrames = 32
     static let tapFrameSize = 2048 + 64
@@ -48,28 +47,28 @@ final class PortIO {
         memoryLength = blockSize * blockCount
         self.blockSize = blockSize
         self.blockCount = blockCount
-        tap = nil
         var pending: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         _ = getsockopt(raw, SOL_SOCKET, SO_ERROR, &pending, &length)  // clears an error left from a link flap
     }
 
     /// Creates the TAP device `name` (the box's own stack on the switch) and brings it up.
+    /// Frames are read and written with a virtio-net header (IFF_VNET_HDR), as on ring ports.
     init(tap name: String) throws(Errno) {
-        let device = try TunDevice.open(name: name, tap: true)
-        let flags = Glibc.fcntl(device.fd.rawValue, F_GETFL)
-        _ = Glibc.fcntl(device.fd.rawValue, F_SETFL, flags | O_NONBLOCK)
-        guard let batch = kiln_txbatch_new(0) else { throw Errno(ENOMEM, operation: "allocate port buffers for", subject: name) }
-        self.name = device.name
+        var buffer = [CChar](repeating: 0, count: 16)
+        for (i, byte) in name.utf8.prefix(15).enumerated() { buffer[i] = CChar(bitPattern: byte) }
+        let raw = try shimCall("create TAP device", name) { kiln_tap_open_vnet(&buffer) }
+        let device = FileDescriptor(adopting: raw)
+        guard let batch = kiln_txbatch_new(1) else { throw Errno(ENOMEM, operation: "allocate port buffers for", subject: name) }
+        self.name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         kind = .tap
-        fd = device.fd
+        fd = device
         tx = batch
         memoryLength = Self.tapFrames * Self.tapFrameSize
         memory = UnsafeMutableRawPointer.allocate(byteCount: memoryLength, alignment: 64)
         blockSize = 0
         blockCount = 0
-        tap = device
-        try Self.setUp(device.name)
+        try Self.setUp(self.name)
     }
 
     deinit {

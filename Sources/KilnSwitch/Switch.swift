@@ -199,8 +199,11 @@ public final class Switch {
             let buffer = port.memory + got * PortIO.tapFrameSize
             let n = Glibc.read(port.fd.rawValue, buffer, PortIO.tapFrameSize)
             if n <= 0 { break }
-            handle(index, UnsafeRawPointer(buffer), n, strippedTCI: nil, vnet: nil, now: now, wall: wall)
             got += 1
+            // Each frame read from the TAP starts with its virtio-net header.
+            guard n > Int(KILN_VNET_HDR_LEN) else { core.countRunt(port: index); continue }
+            handle(index, UnsafeRawPointer(buffer + Int(KILN_VNET_HDR_LEN)), n - Int(KILN_VNET_HDR_LEN), strippedTCI: nil,
+                   vnet: UnsafeRawPointer(buffer), now: now, wall: wall)
         }
         flushDirty()
         return got > 0

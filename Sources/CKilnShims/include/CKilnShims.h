@@ -37,6 +37,10 @@ int kiln_close_from(unsigned first);
 /// handed over when full or after `timeout_ms`. Returns the fd or -errno.
 int kiln_packet_open(int ifindex, unsigned block_size, unsigned block_count, unsigned frame_size,
                      unsigned timeout_ms, void **ring);
+/// Creates or attaches to the TAP `name` (a 16-byte buffer, updated with the kernel's name), non-blocking, with a
+/// virtio-net header before every frame read or written, so segments larger than the MTU and partial checksums
+/// pass in both directions. Returns the fd or -errno.
+int kiln_tap_open_vnet(char *name);
 /// munmap of a ring from kiln_packet_open.
 int kiln_packet_unmap(void *ring, size_t length);
 /// The kernel's drop and packet counts since the last call (PACKET_STATISTICS, tpacket_stats_v3).
