@@ -2,8 +2,8 @@
 /// reports on a packet ring as TP_STATUS_CSUMNOTREADY): a local stack sending over veth, or a host sending through a
 /// virtio NIC with checksum offload. The checksum field then holds the pseudo-header sum, so the device's job — and
 /// here the switch's — is the one's complement sum from the transport header to the end of the IP payload, stored
-/// inverted (RFC 1071). Frames forwarded from a packet socket leave as plain bytes, so without this every such TCP
-/// or UDP segment would arrive with a bad checksum and be dropped.
+/// inverted (RFC 1071). The switch does it for single frames so their bytes are right on every egress, mirror copies
+/// and any port without a virtio-net header included; without it such TCP and UDP segments arrived corrupt.
 public enum PartialChecksum {
     /// Finishes the checksum in place and returns true; frames that are not IPv4/IPv6 TCP or UDP (or are cut short)
     /// are left alone (false). `strippedTCI` is true when the kernel removed the 802.1Q tag into metadata.

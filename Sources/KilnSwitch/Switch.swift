@@ -165,8 +165,8 @@ public final class Switch {
                         core.countRunt(port: index)
                     } else {
                         // The ring is ours until the block is released. A partial checksum of a single frame is
-                        // finished in place (the TAP port takes no virtio-net header) and its header says so; a GSO
-                        // segment keeps it partial: the egress device computes it per segment.
+                        // finished in place, so the bytes are right on every egress (mirror copies included), and
+                        // its header says so; a GSO segment keeps it partial: the egress computes it per segment.
                         if frame.csum_partial != 0, vnet[1] == 0 /* gso_type none */,
                            PartialChecksum.complete(UnsafeMutableRawPointer(mutating: data), length: Int(frame.length),
                                                     strippedTCI: frame.vlan_valid != 0) {
