@@ -9,7 +9,7 @@
 # CPU-second of the switch process (utime + stime from /proc/PID/stat). Ratios Kiln/OVS and Kiln/bridge.
 # Targets (issue 7): Kiln delivers >= 95% of offered; Kiln >= 3x OVS userspace in packets per CPU-second.
 #
-# Usage: Benchmarks/switch/run.sh [DURATION_SECONDS (default 10)]
+# Usage: Benchmarks/switch/run.sh [DURATION_SECONDS (default 10)]   (KILN_BENCH_PERF=1 adds a perf profile of Kiln)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DURATION=${1:-10}
@@ -59,9 +59,16 @@ ip link add swin netns "$SW" type veth peer name eth0 netns "$GEN"
 ip link add swout netns "$SW" type veth peer name eth0 netns "$SINK"
 ip -n "$GEN" link set eth0 address 02:00:00:00:00:01 up
 ip -n "$SINK" link set eth0 address 02:00:00:00:00:02 up
-# The sink has no address: its stack drops the frames right after the IP header check. Its receive work runs in
-# the context of whoever sent into the veth (the switch process for Kiln and OVS), so it is kept small.
+# The sink's receive work runs in the context of whoever sent into the veth (the switch process for Kiln and OVS),
+# so it is kept to one rule: frames are counted (the veth's rx counter) and dropped at the netdev ingress hook,
+# before the IP stack, whose route lookup and ICMP error path for an address-less sink cost the sending switch
+# about a fifth of its time in a profile (ip_route_input_slow, ip_error, dst release through RCU).
 ip -n "$SW" link set swin up; ip -n "$SW" link set swout up
+ip netns exec "$SINK" nft -f - <<'NFT'
+table netdev sink {
+    chain ingress { type filter hook ingress device "eth0" priority 0; policy drop; }
+}
+NFT
 
 # 60-byte frame: Ethernet, IPv4 (header checksum computed by trafgen), UDP 12345 -> 9 with 18 bytes of payload.
 cat > "$WORK/udp64.cfg" <<'CFG'
@@ -75,6 +82,8 @@ cat > "$WORK/udp64.cfg" <<'CFG'
 CFG
 
 counter() { ip -n "$1" -s -j link show eth0 | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['stats64']['$2']['packets'])"; }
+# stat NAMESPACE DEVICE DIRECTION FIELD: one counter of a device (e.g. swout tx dropped: the sink's backlog was full).
+stat() { ip -n "$1" -s -j link show "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['stats64']['$3']['$4'])"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 
@@ -84,12 +93,16 @@ measure() {
     timeout -s INT 3 ip netns exec "$GEN" trafgen -o eth0 -i "$WORK/udp64.cfg" -P 1 --no-sock-mem --notouch-irq -q >/dev/null 2>&1 || true  # warm-up
     sleep 0.5
     local tx0 rx0 c0 tx1 rx1 c1 t0 t1
+    local d0 d1
     tx0=$(counter "$GEN" tx); rx0=$(counter "$SINK" rx); [ -n "$pid" ] && c0=$(cpu_ticks "$pid")
+    d0=$(stat "$SW" swout tx dropped)
     t0=$(date +%s.%N)
     timeout -s INT "$DURATION" ip netns exec "$GEN" trafgen -o eth0 -i "$WORK/udp64.cfg" -P 1 --no-sock-mem --notouch-irq -q >/dev/null 2>&1 || true
     sleep 0.3  # let the switch drain its queues
     t1=$(date +%s.%N)
     tx1=$(counter "$GEN" tx); rx1=$(counter "$SINK" rx); [ -n "$pid" ] && c1=$(cpu_ticks "$pid")
+    d1=$(stat "$SW" swout tx dropped)
+    echo "$label: frames the egress veth dropped (sink backlog full): $((d1 - d0))" >&2
     python3 - "$label" "$t0" "$t1" "$tx0" "$tx1" "$rx0" "$rx1" "${c0:-}" "${c1:-}" "$HZ" "$DURATION" <<'PY' | tee -a "$WORK/results.txt"
 import sys
 label, t0, t1, tx0, tx1, rx0, rx1, c0, c1, hz, duration = sys.argv[1:]
@@ -117,8 +130,19 @@ ip netns exec "$SW" "$BENCH" "$WORK/switch.json" 2>"$WORK/kiln.log" &
 KILN=$!; PIDS+=("$KILN")
 sleep 1
 kill -0 "$KILN" || { cat "$WORK/kiln.log"; exit 1; }
+# KILN_BENCH_PERF=1: also sample the Kiln switch's stacks (perf) while it forwards, and print where its time goes.
+if [ "${KILN_BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+    (sleep 4; perf record -q -F 499 -g -p "$KILN" -o "$WORK/perf.data" -- sleep 3 >/dev/null 2>&1) &
+fi
 measure "kiln" "$KILN" 2>>"$WORK/raw.txt"
+if [ -f "$WORK/perf.data" ]; then
+    perf report -i "$WORK/perf.data" --no-children --stdio --sort symbol 2>/dev/null > "$WORK/perf.txt" || true
+    grep -E "^ +[0-9.]+%" "$WORK/perf.txt" | sed -n 1,25p || true
+fi
 kill -TERM "$KILN"; wait "$KILN" || true
+# Where Kiln lost frames: ring drops (the loop did not keep up), tx errors (the egress refused after retries).
+grep -E "ring drops" "$WORK/kiln.log" | sed 's/^/  /'
+
 
 # (b) Open vSwitch, userspace datapath, private database and run directory.
 OVS="$WORK/ovs"; mkdir -p "$OVS"
@@ -146,6 +170,7 @@ ip -n "$SW" link set swin master br0; ip -n "$SW" link set swout master br0; ip 
 sleep 1
 measure "linux-bridge" 2>>"$WORK/raw.txt"
 
+grep -E "dropped \(sink" "$WORK/raw.txt" || true
 python3 - "$WORK/raw.txt" <<'PY'
 import sys
 rows = {}

@@ -90,7 +90,12 @@ public struct GuestTunTap: Codable, Sendable, Equatable {
     public var name: InterfaceName
     public var mode: Mode
     public var addresses: [CIDR]
-    public init(name: InterfaceName, mode: Mode, addresses: [CIDR]) { self.name = name; self.mode = mode; self.addresses = addresses }
+    /// The Kiln service that reads and writes the device (the switch's internal port). The runtime configures
+    /// the device and lets go of it, because a single-queue TUN/TAP takes only one reader.
+    public var service: String?
+    public init(name: InterfaceName, mode: Mode, addresses: [CIDR], service: String? = nil) {
+        self.name = name; self.mode = mode; self.addresses = addresses; self.service = service
+    }
 }
 
 /// The nftables ruleset compiled and checked at build time. kiln-init loads `bootstrap` (default drop)

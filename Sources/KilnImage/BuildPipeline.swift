@@ -1,6 +1,7 @@
 import Foundation
 import KilnConfig
 import KilnDHCP
+import KilnSwitch
 import KilnFirewall
 import KilnManifest
 import KilnPackages
@@ -179,6 +180,10 @@ struct RoleConfig {
             let config = try DHCPServerConfig.compile(dhcp, addresses: addresses)
             files.append((DHCPServerConfig.defaultPath, Array(try KilnJSON.encode(config).pretty.utf8)))
             services.append(GuestService(name: "dhcp", argv: ["/sbin/kiln-init", "service", "dhcp", DHCPServerConfig.defaultPath]))
+        }
+        if let sw = spec.switch {
+            files.append((Switch.defaultConfigPath, Array(try KilnJSON.encode(sw).pretty.utf8)))
+            services.append(GuestService(name: "switch", argv: ["/sbin/kiln-init", "service", "switch", Switch.defaultConfigPath]))
         }
     }
 }

@@ -1,5 +1,6 @@
 import KilnConfig
 import KilnFirewall
+import KilnSwitch
 
 /// A validated appliance: every name resolved, every reference checked. Invalid states are not representable
 /// past `ManifestLoader.load`.
@@ -22,6 +23,8 @@ public struct ApplianceSpec: Sendable {
     /// Kernel modules: the base's set plus the manifest's extras plus what the roles need.
     public var modules: [String]
     public var router: RouterSpec?
+    /// The switch section, checked against the interfaces; its TAP port is also in `tuntap`.
+    public var `switch`: SwitchSpec?
     /// The compiled nftables ruleset (already accepted by libnftables in a dry run), when the appliance
     /// filters or translates: a `firewall` section, or a router that masquerades.
     public var firewall: CompiledFirewall?

@@ -2,6 +2,7 @@ import Foundation
 import KilnConfig
 import KilnDHCP
 import KilnFirewall
+import KilnSwitch
 
 /// Reads an appliance manifest and its base image, validates them together, and returns an `ApplianceSpec`.
 public enum ManifestLoader {
@@ -80,6 +81,11 @@ public enum ManifestLoader {
             tuntap.append(GuestTunTap(name: n, mode: spec.mode, addresses: spec.addresses ?? []))
         }
 
+        if let sw = manifest.switch {
+            let found = SwitchLoading.check(sw, manifest: manifest, locator: locator, claim: claim, tuntap: &tuntap)
+            problems += found
+        }
+
         var routes: [GuestRoute] = []
         for (i, r) in (manifest.routes ?? []).enumerated() {
             let keys = ["routes", "\(i)"]
@@ -156,11 +162,12 @@ public enum ManifestLoader {
         if !vlans.isEmpty { modules.append("8021q") }
         if !bridges.isEmpty { modules.append("bridge") }
         if !tuntap.isEmpty { modules.append("tun") }
+        if manifest.switch != nil { modules += SwitchLoading.modules }
         return ApplianceSpec(
             name: manifest.name, hostname: manifest.hostname ?? manifest.name, manifestPath: path, basePath: basePath, base: base,
             interfaces: interfaces, vlans: vlans, bridges: bridges, routes: routes, sysctl: sysctl, tuntap: tuntap,
             services: services, files: files, packages: Array(Set(base.packages + (manifest.packages ?? []))).sorted(),
-            modules: unique(modules), router: manifest.router, firewall: firewall)
+            modules: unique(modules), router: manifest.router, switch: manifest.switch, firewall: firewall)
     }
 
     static func key(_ s: String) -> CodingKey { Int(s).map { AnyCodingKey(intValue: $0) } ?? AnyCodingKey(stringValue: s) }

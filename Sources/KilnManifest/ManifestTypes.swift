@@ -1,6 +1,7 @@
 import KilnConfig
 import KilnDHCP
 import KilnFirewall
+import KilnSwitch
 
 /// `Appliances/<name>.yaml` as written: the schema users edit. `ApplianceSpec` is its validated form.
 public struct ApplianceManifest: Decodable, Sendable {
@@ -19,7 +20,8 @@ public struct ApplianceManifest: Decodable, Sendable {
     public var tuntap: OrderedMap<TunTapSpec>?
     public var router: RouterSpec?
     public var firewall: FirewallSpec?
-    public var `switch`: RoleSlot?
+    /// The fast-path switch: NIC ports, an optional internal TAP port, VLANs, mirrors and flow export.
+    public var `switch`: SwitchSpec?
     public var vpn: RoleSlot?
     public var wanopt: RoleSlot?
 }

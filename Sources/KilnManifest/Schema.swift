@@ -46,6 +46,7 @@ public enum ManifestSchema {
                                      "forwards": array(.object([("type", .string("object"))])), "masquerade": array(.object([("type", .string("string"))])),
                                      "snat": array(.object([("type", .string("object"))])), "defaults": .object([("type", .string("object"))])],
                                     required: [])),
+                ("switch", switchSection),
             ])),
         ])
     }
@@ -60,6 +61,22 @@ public enum ManifestSchema {
                                   ("propertyNames", .object([("pattern", .string("^[0-9]{1,4}$"))])),
                                   ("additionalProperties", object(["addresses": array(cidr), "mtu": integer(68, 65535)], required: []))])],
                required: [])
+    }
+
+    static let vlanID = integer(1, 4094)
+    static var switchSection: JSONValue {
+        let port = object(["name": ifname, "type": .object([("enum", strings(["interface", "tap"]))]),
+                           "mode": .object([("enum", strings(["access", "trunk"]))]), "vlan": vlanID, "vlans": array(vlanID),
+                           "native": vlanID, "addresses": array(cidr)], required: ["name"])
+        return object([
+            "ports": array(port),
+            "vlans": array(vlanID),
+            "mac": object(["limit": integer(1, 1 << 24), "perPort": integer(1, 1 << 24), "aging": integer(1, 1 << 31)], required: []),
+            "mirror": array(object(["sources": array(ifname), "destination": ifname], required: ["sources", "destination"])),
+            "export": object(["collector": described("string", "address:port of an IPFIX collector, e.g. 192.0.2.10:4739"),
+                              "interval": integer(1, 86400), "domain": integer(0, 4_294_967_295), "maxFlows": integer(1, 1 << 24)],
+                             required: ["collector"]),
+        ], required: ["ports"])
     }
 
     static func strings(_ s: [String]) -> JSONValue { .array(s.map { .string($0) }) }

@@ -19,13 +19,14 @@ final class PortIO {
     let blockSize: Int
     let blockCount: Int
     var currentBlock = 0
-    private let tap: TunDevice?
 
     static let tapFrames = 32
     static let tapFrameSize = 2048 + 64
 
     /// Opens a ring port on interface `name` in the calling thread's network namespace and brings it up.
-    init(ring name: String, blockSize: Int = 1 << 16, blockCount: Int = 256) throws(Errno) {
+    /// Blocks of 256 KiB: a block must hold a whole GSO segment (up to 64 KiB plus headers) as well as many small
+    /// frames.
+    init(ring name: String, blockSize: Int = 1 << 18, blockCount: Int = 64) throws(Errno) {
         let index = try shimCall("find interface", name) { kiln_if_index(name) }
         // Up first: binding a packet socket to a down interface leaves ENETDOWN pending on the socket, and the
         // first send would return it (and lose its frames).
@@ -34,7 +35,7 @@ final class PortIO {
         let raw = try shimCall("open packet ring on", name) {
             kiln_packet_open(index, UInt32(blockSize), UInt32(blockCount), 2048, 2, &map)
         }
-        guard let map, let batch = kiln_txbatch_new() else {
+        guard let map, let batch = kiln_txbatch_new(1) else {
             _ = Glibc.close(raw)
             throw Errno(ENOMEM, operation: "allocate port buffers for", subject: name)
         }
@@ -46,28 +47,28 @@ final class PortIO {
         memoryLength = blockSize * blockCount
         self.blockSize = blockSize
         self.blockCount = blockCount
-        tap = nil
         var pending: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         _ = getsockopt(raw, SOL_SOCKET, SO_ERROR, &pending, &length)  // clears an error left from a link flap
     }
 
     /// Creates the TAP device `name` (the box's own stack on the switch) and brings it up.
+    /// Frames are read and written with a virtio-net header (IFF_VNET_HDR), as on ring ports.
     init(tap name: String) throws(Errno) {
-        let device = try TunDevice.open(name: name, tap: true)
-        let flags = Glibc.fcntl(device.fd.rawValue, F_GETFL)
-        _ = Glibc.fcntl(device.fd.rawValue, F_SETFL, flags | O_NONBLOCK)
-        guard let batch = kiln_txbatch_new() else { throw Errno(ENOMEM, operation: "allocate port buffers for", subject: name) }
-        self.name = device.name
+        var buffer = [CChar](repeating: 0, count: 16)
+        for (i, byte) in name.utf8.prefix(15).enumerated() { buffer[i] = CChar(bitPattern: byte) }
+        let raw = try shimCall("create TAP device", name) { kiln_tap_open_vnet(&buffer) }
+        let device = FileDescriptor(adopting: raw)
+        guard let batch = kiln_txbatch_new(1) else { throw Errno(ENOMEM, operation: "allocate port buffers for", subject: name) }
+        self.name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         kind = .tap
-        fd = device.fd
+        fd = device
         tx = batch
         memoryLength = Self.tapFrames * Self.tapFrameSize
         memory = UnsafeMutableRawPointer.allocate(byteCount: memoryLength, alignment: 64)
         blockSize = 0
         blockCount = 0
-        tap = device
-        try Self.setUp(device.name)
+        try Self.setUp(self.name)
     }
 
     deinit {
@@ -83,12 +84,15 @@ final class PortIO {
     func block(_ index: Int) -> UnsafeMutableRawPointer { memory + index * blockSize }
 
     /// Queues a frame for sending on this port, sending the batch first when it is full.
+    /// `vnet` is the frame's virtio-net header when it came from a ring port (GSO and checksum metadata).
+    /// Returns how many frames were lost.
     @inline(__always)
-    func enqueue(_ frame: UnsafeRawPointer, length: Int, action: TagAction, tci: UInt16) -> Int {
-        if kiln_txbatch_add(tx, frame, UInt32(length), action.rawValue, tci) >= 0 { return 0 }
+    func enqueue(_ frame: UnsafeRawPointer, length: Int, action: TagAction, tci: UInt16, vnet: UnsafeRawPointer?) -> Int {
+        let added = kiln_txbatch_add(tx, frame, UInt32(length), action.rawValue, tci, vnet)
+        if added >= 0 { return 0 }
+        guard added == -ENOBUFS else { return 1 }
         let failed = flush()
-        _ = kiln_txbatch_add(tx, frame, UInt32(length), action.rawValue, tci)
-        return failed
+        return failed + (kiln_txbatch_add(tx, frame, UInt32(length), action.rawValue, tci, vnet) >= 0 ? 0 : 1)
     }
 
     /// Sends what is queued; returns how many frames the device refused.

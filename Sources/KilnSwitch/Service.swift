@@ -8,11 +8,15 @@ extension Switch {
         var `switch`: SwitchSpec?
     }
 
+    /// Where the builder puts the section in the image.
+    public static let defaultConfigPath = "/etc/kiln/switch.json"
+
     /// Reads the `switch` section from the JSON file at `configPath` (the compiled guest config, or a file
     /// holding only the section), opens the ports and forwards until SIGTERM or SIGINT.
     /// Exit status: 0 after a signal, 1 for a bad config, 2 when a port cannot be opened or the loop fails.
-    /// This is what `kiln-init service switch` runs under the supervisor.
-    public static func run(configPath: String) -> Int32 {
+    /// This is what `kiln-init service switch` runs under the supervisor; `ready` is called once every port is
+    /// open, before the first frame is forwarded.
+    public static func run(configPath: String = defaultConfigPath, ready: () -> Void = {}) -> Int32 {
         let spec: SwitchSpec
         do {
             let bytes = try FileDescriptor.open(configPath, .readOnly).readAll()
@@ -32,6 +36,7 @@ extension Switch {
             let descriptor = try SignalDescriptor(signals, nonBlocking: true)
             let sw = try Switch(spec: spec)
             report("kiln switch: forwarding between \(sw.portNames.joined(separator: ", "))")
+            ready()
             try sw.run(extraFD: descriptor.fd.rawValue)
             for (name, (c, drops)) in zip(sw.portNames, zip(sw.counters, sw.ringDrops())) {
                 report("kiln switch: \(name): rx \(c.rxPackets) tx \(c.txPackets) dropped \(c.rxDropped) tx errors \(c.txErrors) ring drops \(drops)")

@@ -160,9 +160,22 @@ public final class Switch {
             pthread_mutex_lock(lock)
             for _ in 0..<count {
                 let frame = kiln_block_frame(block + offset)
-                if frame.outgoing == 0, let data = frame.data {
-                    handle(index, UnsafeRawPointer(data), Int(frame.length),
-                           strippedTCI: frame.vlan_valid != 0 ? frame.tci : nil, now: now, wall: wall)
+                if frame.outgoing == 0, let data = frame.data, let vnet = frame.vnet {
+                    if frame.truncated != 0 {
+                        core.countRunt(port: index)
+                    } else {
+                        // The ring is ours until the block is released. A partial checksum of a single frame is
+                        // finished in place, so the bytes are right on every egress (mirror copies included), and
+                        // its header says so; a GSO segment keeps it partial: the egress computes it per segment.
+                        if frame.csum_partial != 0, vnet[1] == 0 /* gso_type none */,
+                           PartialChecksum.complete(UnsafeMutableRawPointer(mutating: data), length: Int(frame.length),
+                                                    strippedTCI: frame.vlan_valid != 0) {
+                            vnet[0] &= ~1  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+                        }
+                        handle(index, UnsafeRawPointer(data), Int(frame.length),
+                               strippedTCI: frame.vlan_valid != 0 ? frame.tci : nil, vnet: UnsafeRawPointer(vnet),
+                               now: now, wall: wall)
+                    }
                 }
                 offset += Int(frame.next)
             }
@@ -186,15 +199,19 @@ public final class Switch {
             let buffer = port.memory + got * PortIO.tapFrameSize
             let n = Glibc.read(port.fd.rawValue, buffer, PortIO.tapFrameSize)
             if n <= 0 { break }
-            handle(index, UnsafeRawPointer(buffer), n, strippedTCI: nil, now: now, wall: wall)
             got += 1
+            // Each frame read from the TAP starts with its virtio-net header.
+            guard n > Int(KILN_VNET_HDR_LEN) else { core.countRunt(port: index); continue }
+            handle(index, UnsafeRawPointer(buffer + Int(KILN_VNET_HDR_LEN)), n - Int(KILN_VNET_HDR_LEN), strippedTCI: nil,
+                   vnet: UnsafeRawPointer(buffer), now: now, wall: wall)
         }
         flushDirty()
         return got > 0
     }
 
     @inline(__always)
-    private func handle(_ port: Int, _ data: UnsafeRawPointer, _ length: Int, strippedTCI: UInt16?, now: UInt64, wall: UInt64) {
+    private func handle(_ port: Int, _ data: UnsafeRawPointer, _ length: Int, strippedTCI: UInt16?, vnet: UnsafeRawPointer?,
+                        now: UInt64, wall: UInt64) {
         guard let header = FrameHeader(data, length: length, strippedTCI: strippedTCI) else {
             core.countRunt(port: port)
             return
@@ -212,7 +229,7 @@ public final class Switch {
             rest &= rest - 1
             let action = core.tagAction(port: p, vlan: decision.vlan, tagInBuffer: header.tagInBuffer,
                                         bufferVID: header.vid ?? 0)
-            let failed = ports[p].enqueue(data, length: length, action: action, tci: tci)
+            let failed = ports[p].enqueue(data, length: length, action: action, tci: tci, vnet: vnet)
             if failed > 0 { core.countTxError(port: p, frames: failed) }
             dirty |= 1 << UInt64(p)
         }
@@ -222,7 +239,7 @@ public final class Switch {
             rest &= rest - 1
             // A copy as it was on the wire: put back a tag the kernel stripped into metadata.
             let action: TagAction = strippedTCI != nil ? .push : .asIs
-            let failed = ports[p].enqueue(data, length: length, action: action, tci: strippedTCI ?? 0)
+            let failed = ports[p].enqueue(data, length: length, action: action, tci: strippedTCI ?? 0, vnet: vnet)
             if failed > 0 { core.countTxError(port: p, frames: failed) }
             core.countMirror(port: p, length: length)
             dirty |= 1 << UInt64(p)

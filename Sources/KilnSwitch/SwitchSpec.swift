@@ -8,7 +8,7 @@ import KilnConfig
 ///   ports:
 ///     - { name: eth1, vlan: 10 }                          # access port (the default mode)
 ///     - { name: eth2, mode: trunk, vlans: [10, 20], native: 1 }
-///     - { name: sw0, type: tap, vlan: 10 }                # internal port: the box's own stack
+///     - { name: sw0, type: tap, vlan: 10, addresses: [10.10.0.1/24] }   # internal port: the box's own stack
 ///   mac: { limit: 8192, perPort: 1024, aging: 300 }
 ///   mirror: [ { sources: [eth1], destination: eth3 } ]
 ///   export: { collector: "192.0.2.10:4739", interval: 10 }
@@ -29,9 +29,12 @@ public struct SwitchSpec: Codable, Equatable, Sendable {
         public var vlans: [UInt16]?
         /// The untagged VLAN of a trunk port, if any.
         public var native: UInt16?
+        /// Addresses of the box's own stack on a `tap` port (the runtime assigns them; the switch ignores them).
+        public var addresses: [CIDR]?
         public init(name: String, type: Kind? = nil, mode: Mode? = nil, vlan: UInt16? = nil, vlans: [UInt16]? = nil,
-                    native: UInt16? = nil) {
+                    native: UInt16? = nil, addresses: [CIDR]? = nil) {
             self.name = name; self.type = type; self.mode = mode; self.vlan = vlan; self.vlans = vlans; self.native = native
+            self.addresses = addresses
         }
     }
 
@@ -98,6 +101,9 @@ public struct SwitchSpec: Codable, Equatable, Sendable {
             do { _ = try InterfaceName(port.name) } catch { throw ValueError("\(path).name: \(error.message)") }
             guard index[port.name] == nil else { throw ValueError("\(path).name: port '\(port.name)' is listed twice") }
             index[port.name] = i
+            if port.addresses != nil, port.type != .tap {
+                throw ValueError("\(path).addresses: only a tap port has addresses (give a NIC's addresses under interfaces)")
+            }
             switch port.mode ?? .access {
             case .access:
                 guard port.vlans == nil, port.native == nil else {

@@ -77,16 +77,17 @@ enum Network {
         return [("addresses", .int(Int64(count))), ("routes", .int(Int64(config.routes.count))), ("vlans", .int(Int64(config.vlans.count)))]
     }
 
-    /// TUN/TAP devices, persistent so the services that use them attach by name; the runtime keeps them open.
+    /// TUN/TAP devices, persistent so the services that use them attach by name; the runtime keeps them open,
+    /// except those a Kiln service reads itself (`service`), which it closes so that service can attach.
     static func tuntap(_ config: GuestConfig) throws -> [TunDevice] {
         guard !config.tuntap.isEmpty else { return [] }
         let nl = try session()
-        return try config.tuntap.map { t in
+        return try config.tuntap.compactMap { t in
             let device = try TunDevice.open(name: t.name.value, tap: t.mode == .tap, persistent: true)
             let index = try nl.link(named: t.name.value).index
             for a in t.addresses { try nl.addAddress(index: index, bytes: a.address.bytes, prefix: UInt8(a.prefixLength)) }
             try nl.setUp(index: index)
-            return device
+            return t.service == nil ? device : nil
         }
     }
 

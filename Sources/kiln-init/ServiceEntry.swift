@@ -1,5 +1,6 @@
 import Glibc
 import KilnDHCP
+import KilnSwitch
 import KilnSystem
 
 /// `kiln-init service NAME ARGS…`: Kiln's own data-plane services, run under the supervisor.
@@ -8,10 +9,11 @@ enum ServiceEntry {
     static func entry(_ name: String) -> (([String]) -> Int32)? {
         switch name {
         case "dhcp": return { args in DHCPServer.run(configPath: args.first ?? DHCPServerConfig.defaultPath, ready: Readiness.notify) }
+        case "switch": return { args in Switch.run(configPath: args.first ?? Switch.defaultConfigPath, ready: Readiness.notify) }
         default: return nil
         }
     }
-    static let names = ["dhcp"]
+    static let names = ["dhcp", "switch"]
 
     static func run(_ arguments: [String]) -> Int32 {
         guard let name = arguments.first else {

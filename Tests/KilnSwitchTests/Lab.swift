@@ -24,9 +24,12 @@ final class Lab {
     private var captures: [Capture] = []
 
     /// `hosts` with `access(vlan)` etc. given as ports; `extraPorts` are switch ports with no host (TAP ports).
+    /// With `start` false only the namespaces and links are made, for a test that runs a switch of its own.
+    /// Suites that may run at the same time as NetworkTests give a `prefix` of their own.
     init(hosts: [Host], extraPorts: [SwitchSpec.Port] = [], mac: SwitchSpec.MAC? = nil,
-         mirror: [SwitchSpec.Mirror]? = nil, export: SwitchSpec.Export? = nil) throws {
-        tag = "ksw\(getpid())"
+         mirror: [SwitchSpec.Mirror]? = nil, export: SwitchSpec.Export? = nil, start: Bool = true,
+         prefix: String = "ksw") throws {
+        tag = "\(prefix)\(getpid())"
         switchNamespace = tag + "sw"
         do {
             try addNamespace(switchNamespace)
@@ -38,6 +41,7 @@ final class Lab {
                 try run("ip -n \(ns) link set eth0 address \(mac) up")
                 if let address = host.address { try run("ip -n \(ns) addr add \(address) dev eth0") }
             }
+            guard start else { return }
             let spec = SwitchSpec(ports: hosts.map(\.port) + extraPorts, mac: mac, mirror: mirror, export: export)
             let opened = try NetworkNamespace.run(path: "/run/netns/\(switchNamespace)") { try Switch(spec: spec) }
             sw = opened

@@ -37,6 +37,10 @@ int kiln_close_from(unsigned first);
 /// handed over when full or after `timeout_ms`. Returns the fd or -errno.
 int kiln_packet_open(int ifindex, unsigned block_size, unsigned block_count, unsigned frame_size,
                      unsigned timeout_ms, void **ring);
+/// Creates or attaches to the TAP `name` (a 16-byte buffer, updated with the kernel's name), non-blocking, with a
+/// virtio-net header before every frame read or written, so segments larger than the MTU and partial checksums
+/// pass in both directions. Returns the fd or -errno.
+int kiln_tap_open_vnet(char *name);
 /// munmap of a ring from kiln_packet_open.
 int kiln_packet_unmap(void *ring, size_t length);
 /// The kernel's drop and packet counts since the last call (PACKET_STATISTICS, tpacket_stats_v3).
@@ -50,7 +54,13 @@ struct kiln_frame {
     uint16_t tci;        // valid when vlan_valid
     uint8_t vlan_valid;  // TP_STATUS_VLAN_VALID: the kernel stripped an 802.1Q tag into tci
     uint8_t outgoing;    // sll_pkttype == PACKET_OUTGOING
+    uint8_t csum_partial; // TP_STATUS_CSUMNOTREADY: the sender left the TCP/UDP checksum to the device
+    uint8_t *vnet;       // the frame's virtio-net header (KILN_VNET_HDR_LEN bytes right before it), writable
+    uint8_t truncated;   // the ring kept less than the whole frame (tp_snaplen < tp_len)
 };
+
+/// Size of struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset (little endian).
+#define KILN_VNET_HDR_LEN 10
 
 /// True when the block at `block` belongs to user space (TP_STATUS_USER), read with acquire ordering.
 static inline int kiln_block_ready(const void *block) {
@@ -82,6 +92,9 @@ static inline struct kiln_frame kiln_block_frame(const void *header) {
     f.vlan_valid = (h->tp_status & TP_STATUS_VLAN_VALID) ? 1 : 0;
     f.tci = (uint16_t)h->hv1.tp_vlan_tci;
     f.outgoing = sll->sll_pkttype == 4 /* PACKET_OUTGOING */;
+    f.csum_partial = (h->tp_status & TP_STATUS_CSUMNOTREADY) ? 1 : 0;
+    f.vnet = (uint8_t *)header + h->tp_mac - KILN_VNET_HDR_LEN;
+    f.truncated = h->tp_snaplen < h->tp_len;
     return f;
 }
 
@@ -89,12 +102,16 @@ static inline struct kiln_frame kiln_block_frame(const void *header) {
 /// tag changes are made with iovecs around the original bytes, which must stay valid until the send.
 #define KILN_TX_BATCH 64
 typedef struct kiln_txbatch kiln_txbatch;
-kiln_txbatch *kiln_txbatch_new(void);
+/// `vnet`: the socket takes a virtio-net header before each frame (ring ports); 0 for a TAP.
+kiln_txbatch *kiln_txbatch_new(int vnet);
 void kiln_txbatch_free(kiln_txbatch *batch);
 int kiln_txbatch_count(const kiln_txbatch *batch);
 /// Queues a frame. `action`: 0 as is, 1 pop the tag at offset 12, 2 push a tag with `tci`, 3 replace the tag's
 /// TCI. Returns the new count, or -ENOBUFS when the batch is full (send first).
-int kiln_txbatch_add(kiln_txbatch *batch, const void *frame, uint32_t length, int action, uint16_t tci);
+/// `vnet` is the frame's virtio-net header as received (NULL: none, e.g. from the TAP); for a vnet batch it is
+/// sent along with its offsets moved by a pushed or popped tag. -EMSGSIZE: a segment larger than the MTU for a
+/// device without one.
+int kiln_txbatch_add(kiln_txbatch *batch, const void *frame, uint32_t length, int action, uint16_t tci, const void *vnet);
 /// Sends the batch on `fd` (sendmmsg, or one writev per frame when `use_writev`, for a TAP) and empties it.
 /// Returns frames sent (fewer when the device refused some) or -errno if none went.
 int kiln_txbatch_send(int fd, kiln_txbatch *batch, int use_writev);
