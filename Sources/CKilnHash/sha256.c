@@ -111,6 +111,7 @@ static int cpu_has_shani(void) { return 0; }
 static void blocks_shani(uint32_t state[8], const uint8_t *data, size_t blocks) { blocks_portable(state, data, blocks); }
 #endif
 
+// cpuid runs once: under a hypervisor it traps and costs microseconds, more than hashing a small chunk.
 int kiln_sha256_best_impl(void) {
     static int best; // 0 = not yet known; a benign race, every thread computes the same value
     int v = __atomic_load_n(&best, __ATOMIC_RELAXED);
@@ -128,7 +129,7 @@ static inline void run_blocks(kiln_sha256_ctx *ctx, const uint8_t *data, size_t 
 
 int kiln_sha256_init_impl(kiln_sha256_ctx *ctx, int impl) {
     if (impl == KILN_SHA256_AUTO) impl = kiln_sha256_best_impl();
-    if (impl == KILN_SHA256_SHANI && !cpu_has_shani()) return -1;
+    if (impl == KILN_SHA256_SHANI && kiln_sha256_best_impl() != KILN_SHA256_SHANI) return -1;
     if (impl != KILN_SHA256_SHANI && impl != KILN_SHA256_PORTABLE) return -1;
     memcpy(ctx->state, H0, sizeof H0);
     ctx->length = 0;

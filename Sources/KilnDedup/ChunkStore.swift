@@ -50,6 +50,9 @@ public final class ChunkStore: @unchecked Sendable {
     private var index: [ChunkID: Location] = [:]
     private var segments: [Segment] = [] // oldest first; the last one takes appends
     private var stats = Statistics()
+    /// Which chunk followed which in the last stream that had it (memory only): the chunk after a reference is
+    /// likely the old version of a new chunk, a good base for a delta.
+    private var successors: [ChunkID: ChunkID] = [:]
 
     /// Opens (creating if needed) the store in `directory`. `capacity` bounds the segment files' total size;
     /// segments default to a sixteenth of it (between 1 and 64 MiB).
@@ -118,6 +121,19 @@ public final class ChunkStore: @unchecked Sendable {
     @discardableResult
     public func insert(_ id: ChunkID, _ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { insert(id, $0) } }
 
+    /// Notes that `next` followed `previous` in a stream.
+    public func recordSuccessor(_ next: ChunkID, after previous: ChunkID) {
+        locked { if index[previous] != nil { successors[previous] = next } }
+    }
+
+    /// The chunk that last followed `id`, if the store still holds both.
+    public func successor(of id: ChunkID) -> ChunkID? {
+        locked {
+            guard let next = successors[id], index[next] != nil else { return nil }
+            return next
+        }
+    }
+
     // MARK: - Inside the lock
 
     private func locked<T>(_ body: () -> T) -> T {
@@ -157,7 +173,7 @@ public final class ChunkStore: @unchecked Sendable {
         return ok
     }
 
-    private func forget(_ id: ChunkID) { index[id] = nil }
+    private func forget(_ id: ChunkID) { index[id] = nil; successors[id] = nil }
 
     /// A chunk in the oldest quarter of the store is about to be evicted: copy it to the current segment.
     private func promoteIfOld(_ id: ChunkID, _ location: Location, bytes: ArraySlice<UInt8>? = nil) {
@@ -223,7 +239,7 @@ public final class ChunkStore: @unchecked Sendable {
         while stats.bytes - (segments.last?.size ?? 0) + segmentSize > capacity, segments.count > 1 {
             let old = segments.removeFirst()
             for id in old.ids where index[id]?.segment == old.number {
-                index[id] = nil
+                forget(id)
                 stats.evicted += 1
             }
             stats.bytes -= old.size

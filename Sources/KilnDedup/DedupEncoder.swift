@@ -14,6 +14,8 @@ public struct DedupEncoder: FlowEncoder {
     private var sent = 0
     private var payload: [UInt8] = []
     private var scratch: [UInt8] = []
+    /// The last chunk of this stream, whose recorded successor is the base for a delta.
+    private var previous: ChunkID?
     private let zstd: ZstdCompressor
 
     /// The smallest `maxPayload` an encoder with this chunk size accepts: one whole chunk in a supply record.
@@ -109,6 +111,11 @@ public struct DedupEncoder: FlowEncoder {
     private mutating func finishChunk(_ bytes: UnsafeRawBufferPointer, into payloads: inout [[UInt8]]) {
         let id = ChunkID(hashing: bytes)
         statistics.chunks += 1
+        let before = previous
+        defer {
+            if let before { store.recordSuccessor(id, after: before) }
+            previous = id
+        }
         if sent == 0, store.contains(id) {
             statistics.referencedChunks += 1
             statistics.referencedBytes += bytes.count
@@ -117,12 +124,33 @@ public struct DedupEncoder: FlowEncoder {
             Frame.appendID(id, to: &payload)
             return
         }
-        if bytes.count > sent { emitLiteral(UnsafeRawBufferPointer(rebasing: bytes[sent...]), into: &payloads) }
+        if sent == 0, let before, let base = store.successor(of: before), base != id, emitDelta(bytes, base: base, into: &payloads) {
+            statistics.deltaChunks += 1
+        } else if bytes.count > sent {
+            emitLiteral(UnsafeRawBufferPointer(rebasing: bytes[sent...]), into: &payloads)
+        }
         room(33, &payloads)
         payload.append(Frame.RecordType.end.rawValue)
         Frame.appendID(id, to: &payload)
         store.insert(id, bytes)
         statistics.newChunks += 1
+    }
+
+    /// Sends a whole new chunk compressed against `base` when that beats compressing it alone.
+    private mutating func emitDelta(_ bytes: UnsafeRawBufferPointer, base: ChunkID, into payloads: inout [[UInt8]]) -> Bool {
+        guard let dictionary = store.read(base) else { return false }
+        scratch.removeAll(keepingCapacity: true)
+        guard let z = dictionary.withUnsafeBytes({ zstd.compress(bytes, prefix: $0, appendingTo: &scratch) }) else { return false }
+        var plain: [UInt8] = []
+        if let alone = zstd.compress(bytes, appendingTo: &plain), alone <= z + 32 { return false }
+        statistics.literalBytes += bytes.count
+        room(Frame.maxHeader + z, &payloads)
+        payload.append(Frame.RecordType.delta.rawValue)
+        Frame.appendID(base, to: &payload)
+        Frame.appendU32(bytes.count, to: &payload)
+        Frame.appendU32(z, to: &payload)
+        payload += scratch
+        return true
     }
 
     private mutating func emitLiteral(_ bytes: UnsafeRawBufferPointer, into payloads: inout [[UInt8]]) {
@@ -163,7 +191,9 @@ public struct EncoderStatistics: Sendable, Equatable {
     public var referencedChunks = 0
     public var referencedBytes = 0
     public var newChunks = 0
-    /// Stream bytes sent as literals (before compression).
+    /// New chunks sent as a delta against an older chunk.
+    public var deltaChunks = 0
+    /// Stream bytes sent as literals or deltas (before compression).
     public var literalBytes = 0
     public var supplied = 0
     public var supplyFailures = 0

@@ -7,9 +7,12 @@
 ///     0x04 reference      [32-byte id]                     a whole chunk the receiver holds
 ///     0x05 supply         [32-byte id][u32 n][n bytes]     a chunk the receiver asked for (not stream bytes)
 ///     0x06 supply zstd    [32-byte id][u32 n][u32 z][z]    the same, compressed
+///     0x07 delta          [32-byte id][u32 n][u32 z][z]    a whole chunk's n bytes as a zstd frame compressed
+///                                                          against chunk id (a raw-content prefix): the old
+///                                                          version of an edited chunk, typically
 public enum Frame {
     public enum RecordType: UInt8 {
-        case literal = 1, literalZstd = 2, end = 3, reference = 4, supply = 5, supplyZstd = 6
+        case literal = 1, literalZstd = 2, end = 3, reference = 4, supply = 5, supplyZstd = 6, delta = 7
     }
 
     /// One parsed record; byte ranges point into the payload.
@@ -20,6 +23,7 @@ public enum Frame {
         case reference(ChunkID)
         case supply(ChunkID, Range<Int>)
         case supplyZstd(ChunkID, length: Int, frame: Range<Int>)
+        case delta(base: ChunkID, length: Int, frame: Range<Int>)
     }
 
     /// Largest record header (supply zstd).
@@ -85,6 +89,10 @@ public enum Frame {
                 let chunk = try id("supply zstd", start)
                 let n = try length("supply zstd", start)
                 records.append(.supplyZstd(chunk, length: n, frame: try compressed("supply zstd", start)))
+            case .delta:
+                let base = try id("delta", start)
+                let n = try length("delta", start)
+                records.append(.delta(base: base, length: n, frame: try compressed("delta", start)))
             case nil: throw CodecError("unknown record type \(type) at offset \(start)")
             }
         }
