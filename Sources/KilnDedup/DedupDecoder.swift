@@ -15,7 +15,7 @@ public struct DedupDecoder: FlowDecoder {
     /// A stream record that waits behind a missing chunk (literals already decompressed).
     private enum Held {
         case literal([UInt8])
-        case delta(base: ChunkID, length: Int, frame: [UInt8])
+        case delta(bases: [ChunkID], length: Int, frame: [UInt8])
         case end(ChunkID)
         case reference(ChunkID)
     }
@@ -66,8 +66,8 @@ public struct DedupDecoder: FlowDecoder {
                     throw CodecError("literal zstd frame does not decompress to its \(length) bytes")
                 }
                 item = .literal(bytes)
-            case .delta(let base, let length, let frame):
-                item = .delta(base: base, length: length, frame: Array(payload[frame]))
+            case .delta(let bases, let length, let frame):
+                item = .delta(bases: bases, length: length, frame: Array(payload[frame]))
             case .end(let id):
                 item = .end(id)
             case .reference(let id):
@@ -85,13 +85,15 @@ public struct DedupDecoder: FlowDecoder {
             }
             if isStalled {
                 // Ask at once for every chunk the held records will need, not one round trip each.
+                var needed: [ChunkID] = []
                 switch item {
-                case .reference(let id), .delta(let id, _, _):
-                    if supplied[id] == nil, !store.contains(id), requested.insert(id).inserted {
-                        missing.append(id)
-                        statistics.storeMisses += 1
-                    }
+                case .reference(let id): needed = [id]
+                case .delta(let bases, _, _): needed = bases
                 default: break
+                }
+                for id in needed where supplied[id] == nil && !store.contains(id) && requested.insert(id).inserted {
+                    missing.append(id)
+                    statistics.storeMisses += 1
                 }
                 hold(item)
                 guard heldBytes <= maxHeldBytes else {
@@ -113,18 +115,18 @@ public struct DedupDecoder: FlowDecoder {
         switch item {
         case .literal(let bytes):
             try literal(bytes, &output)
-        case .delta(let base, let length, let frame):
-            guard current.isEmpty else { throw CodecError("delta against \(base) inside an unfinished chunk") }
-            var dictionary: [UInt8]
-            if let b = supplied[base] { dictionary = b } else {
-                dictionary = []
+        case .delta(let bases, let length, let frame):
+            guard current.isEmpty else { throw CodecError("delta inside an unfinished chunk") }
+            var dictionary: [UInt8] = []
+            for base in bases {
+                if let b = supplied[base] { dictionary += b; continue }
                 guard store.read(base, appendingTo: &dictionary) else { statistics.storeMisses += 1; return base }
             }
             var bytes: [UInt8] = []
             let ok = frame.withUnsafeBytes { f in
                 dictionary.withUnsafeBytes { d in zstd.decompress(f, expected: length, prefix: d, appendingTo: &bytes) }
             }
-            guard ok else { throw CodecError("delta against \(base) does not decompress to its \(length) bytes") }
+            guard ok else { throw CodecError("delta against \(bases) does not decompress to its \(length) bytes") }
             statistics.deltaChunks += 1
             try literal(bytes, &output)
         case .end(let id):

@@ -14,8 +14,11 @@ public struct DedupEncoder: FlowEncoder {
     private var sent = 0
     private var payload: [UInt8] = []
     private var scratch: [UInt8] = []
-    /// The last chunk of this stream, whose recorded successor is the base for a delta.
+    /// The last chunk of this stream (its successor is recorded in the store).
     private var previous: ChunkID?
+    /// The chunk of an earlier stream this one has reached: the last one referenced, advanced along recorded
+    /// successors past new chunks. Its successor is the base for a delta.
+    private var cursor: ChunkID?
     private let zstd: ZstdCompressor
 
     /// The smallest `maxPayload` an encoder with this chunk size accepts: one whole chunk in a supply record.
@@ -122,10 +125,17 @@ public struct DedupEncoder: FlowEncoder {
             room(33, &payloads)
             payload.append(Frame.RecordType.reference.rawValue)
             Frame.appendID(id, to: &payload)
+            cursor = id
             return
         }
-        if sent == 0, let before, let base = store.successor(of: before), base != id, emitDelta(bytes, base: base, into: &payloads) {
-            statistics.deltaChunks += 1
+        // Where this stream stands in the one seen before: the chunk after the cursor is likely the old
+        // version of this one (and the one after that, where an edit moved a cut).
+        let base = cursor.flatMap { store.successor(of: $0) }
+        cursor = base
+        if sent == 0, let base, base != id {
+            var bases = [base]
+            if let next = store.successor(of: base), next != id, next != base { bases.append(next) }
+            if emitDelta(bytes, bases: bases, into: &payloads) { statistics.deltaChunks += 1 } else { emitLiteral(bytes, into: &payloads) }
         } else if bytes.count > sent {
             emitLiteral(UnsafeRawBufferPointer(rebasing: bytes[sent...]), into: &payloads)
         }
@@ -136,17 +146,24 @@ public struct DedupEncoder: FlowEncoder {
         statistics.newChunks += 1
     }
 
-    /// Sends a whole new chunk compressed against `base` when that beats compressing it alone.
-    private mutating func emitDelta(_ bytes: UnsafeRawBufferPointer, base: ChunkID, into payloads: inout [[UInt8]]) -> Bool {
-        guard let dictionary = store.read(base) else { return false }
+    /// Sends a whole new chunk compressed against `bases` (joined) when that beats compressing it alone.
+    private mutating func emitDelta(_ bytes: UnsafeRawBufferPointer, bases: [ChunkID], into payloads: inout [[UInt8]]) -> Bool {
+        var dictionary: [UInt8] = []
+        var used: [ChunkID] = []
+        for b in bases {
+            guard store.read(b, appendingTo: &dictionary) else { break }
+            used.append(b)
+        }
+        guard !used.isEmpty else { return false }
         scratch.removeAll(keepingCapacity: true)
         guard let z = dictionary.withUnsafeBytes({ zstd.compress(bytes, prefix: $0, appendingTo: &scratch) }) else { return false }
         var plain: [UInt8] = []
-        if let alone = zstd.compress(bytes, appendingTo: &plain), alone <= z + 32 { return false }
+        if let alone = zstd.compress(bytes, appendingTo: &plain), alone <= z + 32 * used.count { return false }
         statistics.literalBytes += bytes.count
         room(Frame.maxHeader + z, &payloads)
         payload.append(Frame.RecordType.delta.rawValue)
-        Frame.appendID(base, to: &payload)
+        payload.append(UInt8(used.count))
+        for b in used { Frame.appendID(b, to: &payload) }
         Frame.appendU32(bytes.count, to: &payload)
         Frame.appendU32(z, to: &payload)
         payload += scratch

@@ -81,6 +81,9 @@ func edited(_ data: [UInt8], places count: Int, seed: UInt64) -> [UInt8] {
         #expect(third == changed)
         #expect(l.wanBytes * 100 < corpus.count * 5, "\(l.wanBytes) bytes for a 1% edit")
         #expect(l.encoder.statistics.referencedChunks > 0)
+        // Edited chunks go as deltas against their old versions, and the receiver rebuilds them.
+        #expect(l.encoder.statistics.deltaChunks > 0)
+        #expect(l.decoder.statistics.deltaChunks == l.encoder.statistics.deltaChunks)
         #expect(l.decoder.statistics.bytesOut == corpus.count * 2 + changed.count)
     }
 
@@ -97,6 +100,9 @@ func edited(_ data: [UInt8], places count: Int, seed: UInt64) -> [UInt8] {
         let out = try l.send(changed, writes: [3000, 70000])
         #expect(out == changed)
         #expect(l.requests > 100)
+        // Deltas whose bases B lost were held until the bases arrived.
+        #expect(l.encoder.statistics.deltaChunks > 0)
+        #expect(l.decoder.statistics.deltaChunks == l.encoder.statistics.deltaChunks)
         #expect(l.decoder.statistics.suppliedChunks == l.requests)
         #expect(!l.decoder.isStalled)
         // Now B holds them again: a resend needs no requests.
