@@ -9,6 +9,8 @@ public struct DedupEncoder: FlowEncoder {
     public private(set) var statistics = EncoderStatistics()
 
     private var chunker: Chunker
+    /// The hash of the chunk in progress, fed by the chunker as it scans.
+    private var hasher = KilnSHA256()
     private var chunk: [UInt8] = []
     /// Bytes at the start of `chunk` already sent as literals (by a flush).
     private var sent = 0
@@ -44,18 +46,19 @@ public struct DedupEncoder: FlowEncoder {
         var offset = 0
         while offset < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            guard let n = chunker.nextCut(in: rest) else {
+            guard let n = chunker.nextCut(in: rest, hashingInto: &hasher) else {
                 chunk.append(contentsOf: rest)
                 break
             }
             let piece = UnsafeRawBufferPointer(rebasing: rest[..<n])
             offset += n
+            let id = hasher.finalizeAndReset()
             if chunk.isEmpty {
-                finishChunk(piece, into: &payloads)
+                finishChunk(piece, id: id, into: &payloads)
             } else {
                 chunk.append(contentsOf: piece)
                 let whole = chunk
-                whole.withUnsafeBytes { finishChunk($0, into: &payloads) }
+                whole.withUnsafeBytes { finishChunk($0, id: id, into: &payloads) }
             }
             chunk.removeAll(keepingCapacity: true)
             sent = 0
@@ -79,7 +82,8 @@ public struct DedupEncoder: FlowEncoder {
     public mutating func finish(into payloads: inout [[UInt8]]) {
         if !chunk.isEmpty {
             let whole = chunk
-            whole.withUnsafeBytes { finishChunk($0, into: &payloads) }
+            let id = hasher.finalizeAndReset()
+            whole.withUnsafeBytes { finishChunk($0, id: id, into: &payloads) }
             chunk.removeAll(keepingCapacity: true)
             sent = 0
         }
@@ -111,8 +115,7 @@ public struct DedupEncoder: FlowEncoder {
 
     // MARK: -
 
-    private mutating func finishChunk(_ bytes: UnsafeRawBufferPointer, into payloads: inout [[UInt8]]) {
-        let id = ChunkID(hashing: bytes)
+    private mutating func finishChunk(_ bytes: UnsafeRawBufferPointer, id: ChunkID, into payloads: inout [[UInt8]]) {
         statistics.chunks += 1
         let before = previous
         defer {
