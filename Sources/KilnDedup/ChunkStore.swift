@@ -29,6 +29,8 @@ public final class ChunkStore: @unchecked Sendable {
         /// Records discarded at reopen because a crash cut them short.
         public var tornRecords = 0
         public var writeErrors = 0
+        /// Hits over lookups, 0 before the first lookup.
+        public var hitRate: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
     }
 
     struct Location { var segment: UInt32; var offset: UInt32; var length: UInt32 }

@@ -27,7 +27,7 @@ public struct DedupEncoder: FlowEncoder {
     public static func minimumPayload(averageChunkSize: Int) -> Int { averageChunkSize * 8 - 256 + Frame.maxHeader }
 
     /// `averageChunkSize` must match the peer's only for dedup to work well; `maxPayload` must be at least
-    /// `minimumPayload(averageChunkSize:)` (65,321 bytes for the default 8 KiB).
+    /// `minimumPayload(averageChunkSize:)` (65,354 bytes for the default 8 KiB).
     public init(store: ChunkStore, averageChunkSize: Int = 8192, compressionLevel: Int32 = 3, maxPayload: Int = 65535)
         throws(CodecError)
     {
@@ -92,7 +92,11 @@ public struct DedupEncoder: FlowEncoder {
     }
 
     public mutating func supply(_ id: ChunkID) -> [UInt8]? {
-        guard var bytes = store.read(id) else { statistics.supplyFailures += 1; return nil }
+        // A chunk too large for one payload (stored from a peer with larger chunks) cannot be supplied.
+        guard var bytes = store.read(id), bytes.count + Frame.maxHeader <= maxPayload else {
+            statistics.supplyFailures += 1
+            return nil
+        }
         var out: [UInt8] = []
         scratch.removeAll(keepingCapacity: true)
         if let z = bytes.withUnsafeBytes({ zstd.compress($0, appendingTo: &scratch) }) {
