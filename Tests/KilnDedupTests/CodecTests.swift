@@ -111,6 +111,19 @@ func edited(_ data: [UInt8], places count: Int, seed: UInt64) -> [UInt8] {
         #expect(l.requests == 0)
     }
 
+    @Test func storesSurviveARestartOfBothSides() throws {
+        let dirA = TempDir("restart-a"), dirB = TempDir("restart-b")
+        do {
+            var l = try link(try ChunkStore(directory: dirA.path, capacity: 64 << 20), try ChunkStore(directory: dirB.path, capacity: 64 << 20))
+            #expect(try l.send(corpus, writes: [65536]) == corpus)
+        }
+        // Both services restarted: the stores are reopened from their segment files.
+        var l = try link(try ChunkStore(directory: dirA.path, capacity: 64 << 20), try ChunkStore(directory: dirB.path, capacity: 64 << 20))
+        #expect(try l.send(corpus, writes: [65536]) == corpus)
+        #expect(l.requests == 0)
+        #expect(l.wanBytes * 100 < corpus.count)
+    }
+
     @Test func outputStallsBehindAMissingChunk() throws {
         let dirA = TempDir("stall-a"), dirB = TempDir("stall-b")
         let storeA = try ChunkStore(directory: dirA.path, capacity: 64 << 20)
