@@ -169,11 +169,12 @@ public struct DedupDecoder: FlowDecoder {
         statistics.suppliedChunks += 1
     }
 
+    /// A held reference or chunk end counts as 1 KiB, so a peer cannot grow the queue without bound with them.
     private mutating func hold(_ item: Held) {
         switch item {
         case .literal(let b): heldBytes += b.count
-        case .delta(_, _, let f): heldBytes += f.count
-        default: break
+        case .delta(_, _, let f): heldBytes += f.count + 1024
+        case .end, .reference: heldBytes += 1024
         }
         held.append(item)
     }

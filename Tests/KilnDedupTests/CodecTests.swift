@@ -200,6 +200,22 @@ func edited(_ data: [UInt8], places count: Int, seed: UInt64) -> [UInt8] {
         #expect(throws: CodecError.self) { _ = try decode([Frame.RecordType.literal.rawValue, 0, 0, 0, 0]) }
     }
 
+    /// A peer that keeps referring to chunks nobody has fails its flow once the held-back queue is full.
+    @Test func heldBackQueueIsBounded() throws {
+        let dir = TempDir("held")
+        var decoder = DedupDecoder(store: try ChunkStore(directory: dir.path, capacity: 1 << 20), maxHeldBytes: 1 << 20)
+        var output: [UInt8] = []
+        var failed = false, asked = 0
+        for i in 0..<100 {
+            var payload: [UInt8] = []
+            for j in 0..<50 { payload += [Frame.RecordType.reference.rawValue] + ChunkID(hashing: [UInt8(i), UInt8(j)]).digest }
+            do { asked += try decoder.decode(payload, into: &output).count } catch { failed = true; break }
+        }
+        #expect(failed)
+        #expect(asked >= 1000 && asked < 5000)
+        #expect(output.isEmpty)
+    }
+
     @Test func payloadLimitMustHoldAChunk() {
         #expect(DedupEncoder.minimumPayload(averageChunkSize: 8192) <= 65535)
         let dir = TempDir("limit")
