@@ -396,3 +396,20 @@ size_t kiln_cdc_next(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx
     c->position = pos;
     return n;
 }
+
+void kiln_resemblance(const uint8_t *p, size_t n, const uint64_t gear[256], uint64_t out[3]) {
+    static const uint64_t m[3] = {0x9E3779B97F4A7C15ULL, 0xBF58476D1CE4E5B9ULL, 0x94D049BB133111EBULL};
+    static const uint64_t a[3] = {0x632BE59BD9B4E019ULL, 0x8CB92BA72F3D8DD7ULL, 0x2545F4914F6CDD1DULL};
+    uint64_t fp = 0, b0 = 0, b1 = 0, b2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        fp = (fp << 1) + gear[p[i]];
+        if (i < 63 || (fp & 0xF)) continue;
+        uint64_t v0 = fp * m[0] + a[0], v1 = fp * m[1] + a[1], v2 = fp * m[2] + a[2];
+        if (v0 > b0) b0 = v0;
+        if (v1 > b1) b1 = v1;
+        if (v2 > b2) b2 = v2;
+    }
+    out[0] = b0;
+    out[1] = b1;
+    out[2] = b2;
+}

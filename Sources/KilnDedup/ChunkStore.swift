@@ -55,6 +55,8 @@ public final class ChunkStore: @unchecked Sendable {
     /// Which chunk followed which in the last stream that had it (memory only): the chunk after a reference is
     /// likely the old version of a new chunk, a good base for a delta.
     private var successors: [ChunkID: ChunkID] = [:]
+    /// Resemblance features of chunks this side sent (memory only), for delta bases no cursor finds.
+    private var similar: [UInt64: ChunkID] = [:]
 
     /// Opens (creating if needed) the store in `directory`. `capacity` bounds the segment files' total size;
     /// segments default to a sixteenth of it (between 1 and 64 MiB).
@@ -122,6 +124,26 @@ public final class ChunkStore: @unchecked Sendable {
 
     @discardableResult
     public func insert(_ id: ChunkID, _ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { insert(id, $0) } }
+
+    /// Remembers a chunk's resemblance features (`Resemblance.features`), so a similar new chunk finds it.
+    public func recordFeatures(_ features: [UInt64], of id: ChunkID) {
+        locked {
+            guard index[id] != nil else { return }
+            if similar.count > 4 * index.count + 1024 { similar = similar.filter { index[$0.value] != nil } }
+            for (k, f) in features.enumerated() { similar[f &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15] = id }
+        }
+    }
+
+    /// A held chunk sharing the most features with `features`, if any.
+    public func similarChunk(_ features: [UInt64]) -> ChunkID? {
+        locked {
+            var votes: [ChunkID: Int] = [:]
+            for (k, f) in features.enumerated() {
+                if let id = similar[f &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15], index[id] != nil { votes[id, default: 0] += 1 }
+            }
+            return votes.max { $0.value < $1.value }?.key
+        }
+    }
 
     /// Notes that `next` followed `previous` in a stream.
     public func recordSuccessor(_ next: ChunkID, after previous: ChunkID) {

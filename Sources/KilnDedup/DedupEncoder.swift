@@ -139,10 +139,22 @@ public struct DedupEncoder: FlowEncoder {
         // version of this one (and the one after that, where an edit moved a cut).
         let base = cursor.flatMap { store.successor(of: $0) }
         cursor = base
-        if sent == 0, let base, base != id {
-            var bases = [base]
-            if let next = store.successor(of: base), next != id, next != base { bases.append(next) }
-            if emitDelta(bytes, bases: bases, into: &payloads) { statistics.deltaChunks += 1 } else { emitLiteral(bytes, into: &payloads) }
+        let features = Resemblance.features(bytes)
+        if sent == 0 {
+            var bases: [ChunkID] = []
+            if let base, base != id {
+                bases.append(base)
+                if let next = store.successor(of: base), next != id, next != base { bases.append(next) }
+            }
+            // No base from the stream order, or a poor one: a stored chunk that resembles this one.
+            if let like = store.similarChunk(features), like != id, !bases.contains(like) {
+                if bases.count == 2 { bases[1] = like } else { bases.append(like) }
+            }
+            if !bases.isEmpty, emitDelta(bytes, bases: bases, into: &payloads) {
+                statistics.deltaChunks += 1
+            } else {
+                emitLiteral(bytes, into: &payloads)
+            }
         } else if bytes.count > sent {
             emitLiteral(UnsafeRawBufferPointer(rebasing: bytes[sent...]), into: &payloads)
         }
@@ -150,6 +162,7 @@ public struct DedupEncoder: FlowEncoder {
         payload.append(Frame.RecordType.end.rawValue)
         Frame.appendID(id, to: &payload)
         store.insert(id, bytes)
+        store.recordFeatures(features, of: id)
         statistics.newChunks += 1
     }
 

@@ -20,7 +20,15 @@ final class ZstdCompressor {
         let start = output.count
         let bound = ZSTD_compressBound(input.count)
         output.append(contentsOf: repeatElement(0, count: bound))
-        if let prefix { ZSTD_CCtx_refPrefix(ctx, prefix.baseAddress, prefix.count) }
+        if let prefix {
+            // The window must reach back over the prefix, or matches into it are lost (zstd.h, refPrefix note 2).
+            var log: Int32 = 10
+            while (1 << log) < prefix.count + input.count { log += 1 }
+            ZSTD_CCtx_setParameter(ctx, ZSTD_c_windowLog, log)
+            ZSTD_CCtx_refPrefix(ctx, prefix.baseAddress, prefix.count)
+        } else {
+            ZSTD_CCtx_setParameter(ctx, ZSTD_c_windowLog, 0)
+        }
         let n = output.withUnsafeMutableBytes { out in
             ZSTD_compress2(ctx, out.baseAddress! + start, bound, input.baseAddress, input.count)
         }

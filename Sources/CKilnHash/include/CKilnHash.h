@@ -64,3 +64,15 @@ size_t kiln_cdc_next(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Resemblance features of `n` bytes: for each of 3 fixed linear maps, the largest image of the gear hash over the
+/// positions where its low 4 bits are zero (KilnDedup's Resemblance).
+void kiln_resemblance(const uint8_t *p, size_t n, const uint64_t gear[256], uint64_t out[3]);
+
+#ifdef __cplusplus
+}
+#endif

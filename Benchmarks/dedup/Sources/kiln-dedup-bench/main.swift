@@ -126,7 +126,7 @@ case "send":
         guard output == data, ChunkID(hashing: output) == ChunkID(hashing: data) else { fail("\(file): delivered bytes differ") }
         let s = encoder.statistics
         print("send \(file) bytes \(data.count) wan \(wan) chunks \(s.chunks) referenced \(s.referencedChunks) "
-            + "new \(s.newChunks) literal \(s.literalBytes) requests \(requests) cpu \(cpu) sha256 \(ChunkID(hashing: output))")
+            + "new \(s.newChunks) delta \(s.deltaChunks) literal \(s.literalBytes) requests \(requests) cpu \(cpu) sha256 \(ChunkID(hashing: output))")
     }
 
 case "throughput":
