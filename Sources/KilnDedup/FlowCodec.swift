@@ -24,6 +24,9 @@ public protocol FlowEncoder {
     /// Encodes the next `bytes` of the stream. Appends zero or more payloads (each at most `maxPayload` bytes)
     /// to `payloads`; with `flush`, everything held back so far (a partial chunk) is emitted too.
     mutating func encode(_ bytes: UnsafeRawBufferPointer, flush: Bool, into payloads: inout [[UInt8]])
+    /// The stream ends (the client shut down its write side): emits everything held back. Unlike a flush, this
+    /// ends the last chunk, so a later send of the same tail can refer to it.
+    mutating func finish(into payloads: inout [[UInt8]])
     /// The peer lacks chunk `id` that a payload referred to: a payload carrying its bytes, or nil when this side
     /// no longer holds it either (the flow then fails and is reset; it never delivers wrong bytes).
     mutating func supply(_ id: ChunkID) -> [UInt8]?
@@ -35,4 +38,25 @@ public protocol FlowDecoder {
     /// lacks: the channel asks the peer for them (`supply`) and passes the answers to `decode` like any payload;
     /// output stalls until they arrive. Throws for a malformed payload or a chunk whose bytes do not match its id.
     mutating func decode(_ payload: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CodecError) -> [ChunkID]
+}
+
+extension FlowEncoder {
+    public mutating func finish(into payloads: inout [[UInt8]]) {
+        encode(UnsafeRawBufferPointer(start: nil, count: 0), flush: true, into: &payloads)
+    }
+
+    /// `encode` over an array.
+    public mutating func encode(_ bytes: [UInt8], flush: Bool, into payloads: inout [[UInt8]]) {
+        bytes.withUnsafeBytes { encode($0, flush: flush, into: &payloads) }
+    }
+}
+
+extension FlowDecoder {
+    /// `decode` over an array.
+    public mutating func decode(_ payload: [UInt8], into output: inout [UInt8]) throws(CodecError) -> [ChunkID] {
+        let result = payload.withUnsafeBytes { bytes in
+            Result { () throws(CodecError) -> [ChunkID] in try decode(bytes, into: &output) }
+        }
+        return try result.get()
+    }
 }

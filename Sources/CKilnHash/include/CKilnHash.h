@@ -1,0 +1,45 @@
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+// SHA-256 (FIPS 180-4) and HMAC-SHA-256 (RFC 2104), Glibc only. On x86-64 CPUs with the SHA extensions the block
+// function uses them (checked once with cpuid); elsewhere a portable C block function runs.
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    KILN_SHA256_AUTO = 0,     // the fastest implementation this CPU has
+    KILN_SHA256_PORTABLE = 1, // plain C
+    KILN_SHA256_SHANI = 2,    // x86 SHA extensions (SHA-NI)
+};
+
+typedef struct kiln_sha256_ctx {
+    uint32_t state[8];
+    uint64_t length;   // bytes hashed so far
+    uint8_t block[64]; // pending partial block
+    uint32_t used;     // bytes in block
+    uint32_t impl;     // KILN_SHA256_PORTABLE or KILN_SHA256_SHANI
+} kiln_sha256_ctx;
+
+/// One-shot digest of `len` bytes at `data` into `out`.
+void kiln_sha256(const void *data, size_t len, uint8_t out[32]);
+
+void kiln_sha256_init(kiln_sha256_ctx *ctx);
+/// Initialises with a given implementation; returns 0, or -1 when the CPU lacks it (ctx is then unusable).
+int kiln_sha256_init_impl(kiln_sha256_ctx *ctx, int impl);
+void kiln_sha256_update(kiln_sha256_ctx *ctx, const void *data, size_t len);
+void kiln_sha256_final(kiln_sha256_ctx *ctx, uint8_t out[32]);
+
+/// The implementation KILN_SHA256_AUTO picks on this CPU.
+int kiln_sha256_best_impl(void);
+
+/// HMAC-SHA-256 (RFC 2104 / RFC 4231) of `data` under `key`.
+void kiln_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32]);
+/// The same with a chosen SHA-256 implementation; returns -1 when the CPU lacks it.
+int kiln_hmac_sha256_impl(int impl, const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32]);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,222 @@
+#include "CKilnHash.h"
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define KILN_HAVE_X86 1
+#endif
+
+static const uint32_t K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static const uint32_t H0[8] = {
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+};
+
+static inline uint32_t ror(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+static inline uint32_t load_be32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+// FIPS 180-4 §6.2.2 over `blocks` 64-byte blocks.
+static void blocks_portable(uint32_t state[8], const uint8_t *data, size_t blocks) {
+    uint32_t w[64];
+    while (blocks--) {
+        for (int t = 0; t < 16; t++) w[t] = load_be32(data + 4 * t);
+        for (int t = 16; t < 64; t++) {
+            uint32_t s0 = ror(w[t - 15], 7) ^ ror(w[t - 15], 18) ^ (w[t - 15] >> 3);
+            uint32_t s1 = ror(w[t - 2], 17) ^ ror(w[t - 2], 19) ^ (w[t - 2] >> 10);
+            w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+        }
+        uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+        uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+        for (int t = 0; t < 64; t++) {
+            uint32_t t1 = h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K[t] + w[t];
+            uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+            h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+        }
+        state[0] += a; state[1] += b; state[2] += c; state[3] += d;
+        state[4] += e; state[5] += f; state[6] += g; state[7] += h;
+        data += 64;
+    }
+}
+
+#ifdef KILN_HAVE_X86
+// The SHA extensions keep the state as ABEF/CDGH pairs; each sha256rnds2 does two rounds, so four words of
+// W+K take a pair of them. sha256msg1/msg2 compute the message schedule four words at a time.
+#define SHANI_ROUNDS(w, k)                                                                                   \
+    do {                                                                                                     \
+        __m128i m = _mm_add_epi32((w), _mm_loadu_si128((const __m128i *)(K + (k))));                         \
+        s1 = _mm_sha256rnds2_epu32(s1, s0, m);                                                               \
+        s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m, 0x0E));                                      \
+    } while (0)
+// w0 = W[t-16..t-13], w1 = W[t-12..t-9], w2 = W[t-8..t-5], w3 = W[t-4..t-1]; replaces w0 with W[t..t+3].
+#define SHANI_SCHEDULE(w0, w1, w2, w3)                                                                       \
+    (w0) = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32((w0), (w1)), _mm_alignr_epi8((w3), (w2), 4)), (w3))
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static void blocks_shani(uint32_t state[8], const uint8_t *data, size_t blocks) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[0]), 0xB1); // CDAB
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[4]), 0x1B);  // EFGH
+    __m128i s0 = _mm_alignr_epi8(tmp, s1, 8);                                            // ABEF
+    s1 = _mm_blend_epi16(s1, tmp, 0xF0);                                                 // CDGH
+    while (blocks--) {
+        __m128i abef = s0, cdgh = s1;
+        __m128i w0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 0)), bswap);
+        __m128i w1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16)), bswap);
+        __m128i w2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 32)), bswap);
+        __m128i w3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 48)), bswap);
+        SHANI_ROUNDS(w0, 0);
+        SHANI_ROUNDS(w1, 4);
+        SHANI_ROUNDS(w2, 8);
+        SHANI_ROUNDS(w3, 12);
+        for (int k = 16; k < 64; k += 16) {
+            SHANI_SCHEDULE(w0, w1, w2, w3); SHANI_ROUNDS(w0, k);
+            SHANI_SCHEDULE(w1, w2, w3, w0); SHANI_ROUNDS(w1, k + 4);
+            SHANI_SCHEDULE(w2, w3, w0, w1); SHANI_ROUNDS(w2, k + 8);
+            SHANI_SCHEDULE(w3, w0, w1, w2); SHANI_ROUNDS(w3, k + 12);
+        }
+        s0 = _mm_add_epi32(s0, abef);
+        s1 = _mm_add_epi32(s1, cdgh);
+        data += 64;
+    }
+    tmp = _mm_shuffle_epi32(s0, 0x1B);       // FEBA
+    s1 = _mm_shuffle_epi32(s1, 0xB1);        // DCHG
+    s0 = _mm_blend_epi16(tmp, s1, 0xF0);     // DCBA
+    s1 = _mm_alignr_epi8(s1, tmp, 8);        // HGFE
+    _mm_storeu_si128((__m128i *)&state[0], s0);
+    _mm_storeu_si128((__m128i *)&state[4], s1);
+}
+
+static int cpu_has_shani(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!(c & (1u << 19)) || !(c & (1u << 9))) return 0; // SSE4.1, SSSE3
+    if (__get_cpuid_max(0, 0) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 29) & 1; // CPUID.(EAX=7,ECX=0):EBX.SHA[bit 29]
+}
+#else
+static int cpu_has_shani(void) { return 0; }
+static void blocks_shani(uint32_t state[8], const uint8_t *data, size_t blocks) { blocks_portable(state, data, blocks); }
+#endif
+
+int kiln_sha256_best_impl(void) {
+    static int best; // 0 = not yet known; a benign race, every thread computes the same value
+    int v = __atomic_load_n(&best, __ATOMIC_RELAXED);
+    if (v == 0) {
+        v = cpu_has_shani() ? KILN_SHA256_SHANI : KILN_SHA256_PORTABLE;
+        __atomic_store_n(&best, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
+static inline void run_blocks(kiln_sha256_ctx *ctx, const uint8_t *data, size_t blocks) {
+    if (ctx->impl == KILN_SHA256_SHANI) blocks_shani(ctx->state, data, blocks);
+    else blocks_portable(ctx->state, data, blocks);
+}
+
+int kiln_sha256_init_impl(kiln_sha256_ctx *ctx, int impl) {
+    if (impl == KILN_SHA256_AUTO) impl = kiln_sha256_best_impl();
+    if (impl == KILN_SHA256_SHANI && !cpu_has_shani()) return -1;
+    if (impl != KILN_SHA256_SHANI && impl != KILN_SHA256_PORTABLE) return -1;
+    memcpy(ctx->state, H0, sizeof H0);
+    ctx->length = 0;
+    ctx->used = 0;
+    ctx->impl = (uint32_t)impl;
+    return 0;
+}
+
+void kiln_sha256_init(kiln_sha256_ctx *ctx) { (void)kiln_sha256_init_impl(ctx, KILN_SHA256_AUTO); }
+
+void kiln_sha256_update(kiln_sha256_ctx *ctx, const void *data, size_t len) {
+    const uint8_t *p = data;
+    ctx->length += len;
+    if (ctx->used) {
+        size_t take = 64 - ctx->used;
+        if (take > len) take = len;
+        memcpy(ctx->block + ctx->used, p, take);
+        ctx->used += (uint32_t)take;
+        p += take;
+        len -= take;
+        if (ctx->used < 64) return;
+        run_blocks(ctx, ctx->block, 1);
+        ctx->used = 0;
+    }
+    if (len >= 64) {
+        run_blocks(ctx, p, len / 64);
+        p += len & ~(size_t)63;
+        len &= 63;
+    }
+    if (len) {
+        memcpy(ctx->block, p, len);
+        ctx->used = (uint32_t)len;
+    }
+}
+
+void kiln_sha256_final(kiln_sha256_ctx *ctx, uint8_t out[32]) {
+    uint64_t bits = ctx->length * 8;
+    uint32_t used = ctx->used;
+    ctx->block[used++] = 0x80;
+    if (used > 56) {
+        memset(ctx->block + used, 0, 64 - used);
+        run_blocks(ctx, ctx->block, 1);
+        used = 0;
+    }
+    memset(ctx->block + used, 0, 56 - used);
+    for (int i = 0; i < 8; i++) ctx->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
+    run_blocks(ctx, ctx->block, 1);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(ctx->state[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(ctx->state[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(ctx->state[i] >> 8);
+        out[4 * i + 3] = (uint8_t)ctx->state[i];
+    }
+    memset(ctx->block, 0, sizeof ctx->block);
+}
+
+void kiln_sha256(const void *data, size_t len, uint8_t out[32]) {
+    kiln_sha256_ctx ctx;
+    kiln_sha256_init(&ctx);
+    kiln_sha256_update(&ctx, data, len);
+    kiln_sha256_final(&ctx, out);
+}
+
+int kiln_hmac_sha256_impl(int impl, const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32]) {
+    uint8_t k[64] = {0}, pad[64], inner[32];
+    kiln_sha256_ctx ctx;
+    if (kiln_sha256_init_impl(&ctx, impl) != 0) return -1;
+    if (keylen > 64) { // RFC 2104 §2: longer keys are hashed first
+        kiln_sha256_update(&ctx, key, keylen);
+        kiln_sha256_final(&ctx, k);
+        kiln_sha256_init_impl(&ctx, impl);
+    } else if (keylen) {
+        memcpy(k, key, keylen);
+    }
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x36;
+    kiln_sha256_update(&ctx, pad, 64);
+    kiln_sha256_update(&ctx, data, len);
+    kiln_sha256_final(&ctx, inner);
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x5c;
+    kiln_sha256_init_impl(&ctx, impl);
+    kiln_sha256_update(&ctx, pad, 64);
+    kiln_sha256_update(&ctx, inner, 32);
+    kiln_sha256_final(&ctx, out);
+    memset(k, 0, sizeof k);
+    memset(pad, 0, sizeof pad);
+    return 0;
+}
+
+void kiln_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32]) {
+    (void)kiln_hmac_sha256_impl(KILN_SHA256_AUTO, key, keylen, data, len, out);
+}
