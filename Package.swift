@@ -35,12 +35,13 @@ let package = Package(
         // SHA-256 with SHA-NI; optimised even in debug builds, the chunk store hashes every chunk it reads.
         .target(name: "CKilnHash", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "KilnDedup", dependencies: ["CKilnHash", "CZstd", "KilnSystem"]),
+        .target(name: "KilnWANOpt", dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnFirewall", "KilnDedup", "CKilnHash"]),
         .target(name: "KilnVPN", dependencies: ["KilnConfig", "KilnSystem", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Guest PID 1.
         .executableTarget(
             name: "kiln-init",
-            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnDHCP", "KilnFirewall", "CKilnShims"],
+            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnDHCP", "KilnFirewall", "KilnWANOpt", "CKilnShims"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--build-id=none"])]
         ),
 
@@ -78,6 +79,7 @@ let package = Package(
         .testTarget(name: "KilnSwitchTests", dependencies: ["KilnSwitch", "KilnSystem"], exclude: ["Golden", "Tools"]),
         .testTarget(name: "KilnVPNTests", dependencies: ["KilnVPN"]),
         .testTarget(name: "KilnDedupTests", dependencies: ["KilnDedup", "CKilnHash", "KilnSystem"]),
+        .testTarget(name: "KilnWANOptTests", dependencies: ["KilnWANOpt", "KilnSystem", "KilnConfig", "KilnDedup"], exclude: ["Tools"]),
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
         .testTarget(name: "KilnIntegrationTests", exclude: ["Fixtures"]),
         .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem"]),

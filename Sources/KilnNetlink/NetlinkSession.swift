@@ -176,15 +176,15 @@ public final class NetlinkSession {
 
     // MARK: Rules
 
-    /// `ip [-6] rule add fwmark MARK lookup TABLE`
-    public func addFirewallMarkRule(family: UInt8, mark: UInt32, table: UInt32) throws(NetlinkError) {
-        try acknowledge(RuleRequest.addFirewallMark(family: family, mark: mark, table: table),
+    /// `ip [-6] rule add fwmark MARK lookup TABLE [pref PRIORITY]`
+    public func addFirewallMarkRule(family: UInt8, mark: UInt32, table: UInt32, priority: UInt32? = nil) throws(NetlinkError) {
+        try acknowledge(RuleRequest.addFirewallMark(family: family, mark: mark, table: table, priority: priority),
                         operation: "add rule fwmark \(mark) lookup \(table)", index: nil)
     }
 
-    /// `ip [-6] rule del fwmark MARK lookup TABLE`
-    public func deleteFirewallMarkRule(family: UInt8, mark: UInt32, table: UInt32) throws(NetlinkError) {
-        try acknowledge(RuleRequest.deleteFirewallMark(family: family, mark: mark, table: table),
+    /// `ip [-6] rule del fwmark MARK lookup TABLE [pref PRIORITY]`
+    public func deleteFirewallMarkRule(family: UInt8, mark: UInt32, table: UInt32, priority: UInt32? = nil) throws(NetlinkError) {
+        try acknowledge(RuleRequest.deleteFirewallMark(family: family, mark: mark, table: table, priority: priority),
                         operation: "delete rule fwmark \(mark) lookup \(table)", index: nil)
     }
 

@@ -30,28 +30,30 @@ public enum RuleValue {
 
 /// RTM_NEWRULE / RTM_DELRULE requests: the policy routing that sends marked packets to a table.
 public enum RuleRequest {
-    /// `ip [-6] rule add fwmark MARK lookup TABLE`
-    public static func addFirewallMark(family: UInt8, mark: UInt32, table: UInt32) -> NetlinkMessage {
+    /// `ip [-6] rule add fwmark MARK lookup TABLE [pref PRIORITY]`. Without a priority the kernel picks one
+    /// below the last rule's, so adding the same rule twice yields two rules; with one, the second add is EEXIST.
+    public static func addFirewallMark(family: UInt8, mark: UInt32, table: UInt32, priority: UInt32? = nil) -> NetlinkMessage {
         NetlinkMessage(
             type: MessageType.newRule,
             flags: MessageFlags.request | MessageFlags.ack | MessageFlags.exclusive | MessageFlags.create,
-            payload: encode(family: family, mark: mark, table: table, action: RuleValue.actionToTable))
+            payload: encode(family: family, mark: mark, table: table, priority: priority, action: RuleValue.actionToTable))
     }
 
-    /// `ip [-6] rule del fwmark MARK lookup TABLE`
-    public static func deleteFirewallMark(family: UInt8, mark: UInt32, table: UInt32) -> NetlinkMessage {
+    /// `ip [-6] rule del fwmark MARK lookup TABLE [pref PRIORITY]`
+    public static func deleteFirewallMark(family: UInt8, mark: UInt32, table: UInt32, priority: UInt32? = nil) -> NetlinkMessage {
         NetlinkMessage(
             type: MessageType.deleteRule, flags: MessageFlags.request | MessageFlags.ack,
-            payload: encode(family: family, mark: mark, table: table, action: RuleValue.actionUnspecified))
+            payload: encode(family: family, mark: mark, table: table, priority: priority, action: RuleValue.actionUnspecified))
     }
 
-    private static func encode(family: UInt8, mark: UInt32, table: UInt32, action: UInt8) -> [UInt8] {
+    private static func encode(family: UInt8, mark: UInt32, table: UInt32, priority: UInt32?, action: UInt8) -> [UInt8] {
         var header = RuleHeader(family: family)
         header.table = table < 256 ? UInt8(table) : 0
         header.action = action
         var attributes: [NetlinkAttribute] = []
         if table >= 256 { attributes.append(.u32(RuleValue.attributeTable, table)) }
         attributes.append(.u32(RuleValue.attributeFirewallMark, mark))
+        if let priority { attributes.append(.u32(RuleValue.attributePriority, priority)) }
         return header.encoded() + attributes.encoded()
     }
 }

@@ -1,6 +1,7 @@
 import Glibc
 import KilnDHCP
 import KilnSystem
+import KilnWANOpt
 
 /// `kiln-init service NAME ARGS…`: Kiln's own data-plane services, run under the supervisor.
 enum ServiceEntry {
@@ -8,10 +9,11 @@ enum ServiceEntry {
     static func entry(_ name: String) -> (([String]) -> Int32)? {
         switch name {
         case "dhcp": return { args in DHCPServer.run(configPath: args.first ?? DHCPServerConfig.defaultPath, ready: Readiness.notify) }
+        case "wanopt": return { args in WANOptService.run(arguments: args, ready: Readiness.notify) }
         default: return nil
         }
     }
-    static let names = ["dhcp"]
+    static let names = ["dhcp", "wanopt"]
 
     static func run(_ arguments: [String]) -> Int32 {
         guard let name = arguments.first else {

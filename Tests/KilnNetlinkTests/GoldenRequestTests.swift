@@ -45,6 +45,7 @@ import Testing
                 family: 10, destination: v6([(5, 1)]), prefixLength: 48, gateway: v6([(15, 0xfe)]), outputInterface: 3, metric: 20))
         }),
         ("addRuleFwmark", { RuleRequest.addFirewallMark(family: 2, mark: 1, table: 100) }),
+        ("addRuleFwmarkPriority", { RuleRequest.addFirewallMark(family: 2, mark: 0x7810, table: 78, priority: 100) }),
         ("addRuleFwmarkV6", { RuleRequest.addFirewallMark(family: 10, mark: 1, table: 100) }),
         ("deleteRuleFwmark", { RuleRequest.deleteFirewallMark(family: 2, mark: 1, table: 100) }),
         ("addRouteLocalDefault", { try RouteRequest.addLocalDefault(family: 2, interface: 1, table: 100) }),
