@@ -8,7 +8,9 @@ import KilnNetlink
 /// table TABLE` over rtnetlink (IPv6 too where the kernel has it). Safe to repeat after a restart: the table is
 /// replaced in one transaction, and a rule or route already present is left as it is.
 public enum Interception {
-    public static func install(_ config: WANOptConfig) throws(WANOptError) {
+    /// Returns notes worth logging (IPv6 unavailable).
+    @discardableResult
+    public static func install(_ config: WANOptConfig) throws(WANOptError) -> [String] {
         do {
             let nft = try Nftables()
             try nft.apply(InterceptRules.ruleset(config))
@@ -22,22 +24,21 @@ public enum Interception {
             loopback = try session.link(named: "lo").index
             try session.setUp(index: loopback)  // a local route needs its device up
         } catch { throw WANOptError("\(error)") }
+        var notes: [String] = []
         for family in [AddressFamily.inet, AddressFamily.inet6] {
             do {
-                try session.addFirewallMarkRule(family: family, mark: config.mark, table: config.table, priority: config.rulePriority)
-            } catch where error.code == EEXIST {
-            } catch where family == AddressFamily.inet6 && (error.code == EAFNOSUPPORT || error.code == EOPNOTSUPP) {
-                continue
+                do {
+                    try session.addFirewallMarkRule(family: family, mark: config.mark, table: config.table, priority: config.rulePriority)
+                } catch where error.code == EEXIST {}
+                do {
+                    try session.addLocalDefaultRoute(family: family, interface: loopback, table: config.table)
+                } catch where error.code == EEXIST {}
             } catch {
-                throw WANOptError("\(error)")
-            }
-            do {
-                try session.addLocalDefaultRoute(family: family, interface: loopback, table: config.table)
-            } catch where error.code == EEXIST {
-            } catch where family == AddressFamily.inet6 && (error.code == EAFNOSUPPORT || error.code == EOPNOTSUPP) {
-            } catch {
-                throw WANOptError("\(error)")
+                // IPv6 may be absent or disabled on the box; IPv4 interception still works.
+                guard family == AddressFamily.inet6 else { throw WANOptError("\(error)") }
+                notes.append("IPv6 connections are not intercepted: \(error)")
             }
         }
+        return notes
     }
 }

@@ -39,7 +39,7 @@ extension WANOptService {
         signal(SIGPIPE, SIG_IGN)
         do {
             let key = try ChannelAuth.loadKey(path: config.keyFile)
-            try Interception.install(config)
+            for note in try Interception.install(config) { log(note) }
             let service = try WANOptService(config: config, key: key, codecs: codecs, log: log)
             log("\(config.name): intercepting TCP on \(config.lan.map(\.description).joined(separator: ", ")) to port \(config.interceptPort)"
                 + (config.listen.map { "; channel on \($0)" } ?? "") + (config.peer.map { "; peer \($0)" } ?? ""))

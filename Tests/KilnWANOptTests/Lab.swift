@@ -74,15 +74,11 @@ final class WANLab {
     func startOptimizer(_ side: String, config: WANOptConfig? = nil) throws {
         let path = directory + "/\(side).json"
         try (try KilnJSON.encode(config ?? self.config(side)).pretty).write(toFile: path, atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        p.arguments = ["netns", "exec", ns(side), WANLab.kilnInit, "service", "wanopt", path]
         let log = directory + "/\(side).log"
-        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        handle.seekToEndOfFile()
-        p.standardOutput = handle
-        p.standardError = handle
+        let p = Process()
+        // `exec` twice: the pid the test holds is the optimizer's own, so a kill reaches it.
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", "exec ip netns exec \(ns(side)) \(WANLab.kilnInit) service wanopt \(path) >> \(log) 2>&1"]
         try p.run()
         processes[side] = p
         let socket = (config ?? self.config(side)).statusSocket
