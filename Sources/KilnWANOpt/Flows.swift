@@ -50,6 +50,8 @@ final class OptimizedFlow {
     /// The peer sent CLOSE; the local socket is shut for writing once `toLocal` is empty.
     var peerDone = false
     var shutWrite = false
+    /// Chunk requests sent to the peer and not yet answered: output is held back until they are.
+    var pendingSupplies = 0
     /// Bytes read but not yet flushed out of the encoder (it may hold back a partial chunk).
     var unflushedSince: UInt64 = 0
     var counters = FlowCounters()
@@ -60,7 +62,11 @@ final class OptimizedFlow {
         encoder = codecs.makeEncoder(); decoder = codecs.makeDecoder(); credit = window
     }
 
-    var finished: Bool { localDone && peerDone && toLocal.isEmpty && shutWrite }
+    /// Both directions closed and delivered, and the peer has delivered (granted back) every byte this side
+    /// sent, so no chunk request can still come for them.
+    func finished(window: Int) -> Bool {
+        localDone && peerDone && toLocal.isEmpty && shutWrite && pendingSupplies == 0 && credit == window
+    }
 }
 
 /// A connection passed straight through (fail-open): client socket ↔ destination socket, no peer involved.

@@ -1,7 +1,7 @@
 /// The peer channel's wire format. Every frame is a 9-byte header — type (1 byte), flow id (4 bytes, big
 /// endian), payload length (4 bytes, big endian) — and the payload. Flow 0 is the channel itself.
 public enum FrameType: UInt8, Sendable, CaseIterable {
-    /// Flow 0: protocol version (1 byte) and a 32-byte random challenge.
+    /// Flow 0: protocol version (1 byte), codec (1 byte) and a 32-byte random challenge.
     case hello = 1
     /// Flow 0: HMAC-SHA256 over the peer's challenge (see ChannelAuth).
     case auth = 2

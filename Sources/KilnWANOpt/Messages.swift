@@ -12,7 +12,8 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
 /// The frames' meaning: `ChannelMessage.decode` checks each payload against its type, so the service only
 /// ever handles well-formed messages. A malformed one is an error for its flow (or, on flow 0, the channel).
 public enum ChannelMessage: Equatable, Sendable {
-    case hello(version: UInt8, challenge: [UInt8])
+    /// `codec`: how this side encodes flows (CodecFactory.wireID); both sides must agree.
+    case hello(version: UInt8, codec: UInt8, challenge: [UInt8])
     case auth(proof: [UInt8])
     case open(flow: UInt32, destination: SocketAddress, source: SocketAddress)
     case data(flow: UInt32, payload: [UInt8])
@@ -41,8 +42,8 @@ public enum ChannelMessage: Equatable, Sendable {
         }
         switch frame.type {
         case .hello:
-            try need(1 + challengeSize, "hello")
-            return .hello(version: p[0], challenge: Array(p[1...]))
+            try need(2 + challengeSize, "hello")
+            return .hello(version: p[0], codec: p[1], challenge: Array(p[2...]))
         case .auth:
             try need(proofSize, "auth")
             return .auth(proof: p)
@@ -83,7 +84,7 @@ public enum ChannelMessage: Equatable, Sendable {
 
     public var frame: ChannelFrame {
         switch self {
-        case .hello(let version, let challenge): return ChannelFrame(.hello, flow: 0, payload: [version] + challenge)
+        case .hello(let version, let codec, let challenge): return ChannelFrame(.hello, flow: 0, payload: [version, codec] + challenge)
         case .auth(let proof): return ChannelFrame(.auth, flow: 0, payload: proof)
         case .open(let flow, let destination, let source):
             var p: [UInt8] = [destination.ip.isV4 ? 4 : 6]

@@ -24,12 +24,18 @@ public struct PassThroughDecoder: FlowDecoder {
 }
 
 /// Makes the codec pair for each new flow.
-public struct CodecFactory: Sendable {
+/// Used on the service's one thread only.
+public struct CodecFactory {
     public var name: String
-    public var makeEncoder: @Sendable () -> any FlowEncoder
-    public var makeDecoder: @Sendable () -> any FlowDecoder
-    public init(name: String, makeEncoder: @escaping @Sendable () -> any FlowEncoder, makeDecoder: @escaping @Sendable () -> any FlowDecoder) {
-        self.name = name; self.makeEncoder = makeEncoder; self.makeDecoder = makeDecoder
+    /// Sent in HELLO: 0 pass-through, 1 dedup.
+    public var wireID: UInt8
+    public var makeEncoder: () -> any FlowEncoder
+    public var makeDecoder: () -> any FlowDecoder
+    /// The chunk store the codecs share, for status.
+    public var store: ChunkStore?
+    public init(name: String, wireID: UInt8, makeEncoder: @escaping () -> any FlowEncoder, makeDecoder: @escaping () -> any FlowDecoder,
+                store: ChunkStore? = nil) {
+        self.name = name; self.wireID = wireID; self.makeEncoder = makeEncoder; self.makeDecoder = makeDecoder; self.store = store
     }
-    public static let passThrough = CodecFactory(name: "pass-through", makeEncoder: { PassThroughEncoder() }, makeDecoder: { PassThroughDecoder() })
+    public static var passThrough: CodecFactory { CodecFactory(name: "pass-through", wireID: 0, makeEncoder: { PassThroughEncoder() }, makeDecoder: { PassThroughDecoder() }) }
 }

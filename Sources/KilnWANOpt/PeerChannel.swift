@@ -37,7 +37,7 @@ final class PeerChannel {
         return bytes.count
     }
 
-    func sendHello() { send(.hello(version: ChannelAuth.version, challenge: ourChallenge)) }
+    func sendHello(codec: UInt8) { send(.hello(version: ChannelAuth.version, codec: codec, challenge: ourChallenge)) }
 }
 
 /// Monotonic milliseconds.

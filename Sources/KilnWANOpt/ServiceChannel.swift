@@ -33,7 +33,7 @@ extension WANOptService {
             _ = TCP.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY)
             let channel = PeerChannel(fd: fd, connector: false, remote: remote, connecting: false)
             channels.append(channel)
-            channel.sendHello()
+            channel.sendHello(codec: codecs.wireID)
             writeChannel(channel)
         }
     }
@@ -62,7 +62,7 @@ extension WANOptService {
             let error = TCP.pendingError(channel.fd)
             guard error == 0 else { dropChannel(channel, "connect: \(String(cString: strerror(error)))"); return }
             channel.state = .handshake
-            channel.sendHello()
+            channel.sendHello(codec: codecs.wireID)
         }
         if writable { writeChannel(channel) }
         guard readable, channels.contains(where: { $0 === channel }) else { return }
@@ -101,9 +101,13 @@ extension WANOptService {
     private func handle(_ message: ChannelMessage, size: Int, on channel: PeerChannel) {
         if channel.state != .authenticated {
             switch message {
-            case .hello(let version, let challenge):
+            case .hello(let version, let codec, let challenge):
                 guard version == ChannelAuth.version else {
                     dropChannel(channel, "peer speaks channel version \(version), this side \(ChannelAuth.version)"); return
+                }
+                guard codec == codecs.wireID else {
+                    dropChannel(channel, "peer encodes flows with codec \(codec), this side with \(codecs.wireID) (\(codecs.name)); "
+                        + "give both sides a store, or neither"); return
                 }
                 guard !channel.sentProof else { dropChannel(channel, "second hello"); return }
                 channel.sentProof = true
@@ -126,9 +130,16 @@ extension WANOptService {
             dropChannel(channel, "handshake frame on an authenticated channel")
         case .open(let id, let destination, let source):
             openFromPeer(id, destination: destination, source: source, size: size, on: channel)
-        case .data(let id, let payload), .supply(let id, let payload):
+        case .data(let id, let payload):
             guard let flow = knownFlow(id, on: channel) else { return }
             flow.counters.wanIn += UInt64(size)
+            guard !flow.peerDone else { flowError(id, on: channel, "data after close"); return }
+            decode(payload, for: flow, on: channel)
+        case .supply(let id, let payload):
+            guard let flow = knownFlow(id, on: channel) else { return }
+            flow.counters.wanIn += UInt64(size)
+            guard flow.pendingSupplies > 0 else { flowError(id, on: channel, "chunk supplied that was not asked for"); return }
+            flow.pendingSupplies -= 1
             decode(payload, for: flow, on: channel)
         case .close(let id):
             guard let flow = knownFlow(id, on: channel) else { return }
@@ -144,6 +155,7 @@ extension WANOptService {
                 return
             }
             flow.credit += Int(increment)
+            finishIfDone(flow)
         case .reset(let id, let reason):
             guard let flow = flows[id] else { return }
             log("flow \(id) \(flow.client) -> \(flow.destination) reset by peer: \(reason)")
@@ -215,7 +227,6 @@ extension WANOptService {
     }
 
     private func decode(_ payload: [UInt8], for flow: OptimizedFlow, on channel: PeerChannel) {
-        guard !flow.peerDone else { flowError(flow.id, on: channel, "data after close"); return }
         var output: [UInt8] = []
         let missing: [ChunkID]
         do {
@@ -226,6 +237,7 @@ extension WANOptService {
         }
         for chunk in missing {
             flow.counters.chunksRequested += 1
+            flow.pendingSupplies += 1
             flow.counters.wanOut += UInt64(channel.send(.need(flow: flow.id, chunk: chunk)))
         }
         // The peer may have at most a window of bytes undelivered here.

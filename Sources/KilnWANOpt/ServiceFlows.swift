@@ -81,15 +81,15 @@ extension WANOptService {
             flow.ungranted = 0
             writeChannel(channel)
         }
-        if flow.peerDone, flow.toLocal.isEmpty, !flow.shutWrite {
+        if flow.peerDone, flow.toLocal.isEmpty, flow.pendingSupplies == 0, !flow.shutWrite {
             shutdown(flow.fd, Int32(SHUT_WR))
             flow.shutWrite = true
         }
         finishIfDone(flow)
     }
 
-    private func finishIfDone(_ flow: OptimizedFlow) {
-        guard flow.finished, flows[flow.id] === flow else { return }
+    func finishIfDone(_ flow: OptimizedFlow) {
+        guard flow.finished(window: window), flows[flow.id] === flow else { return }
         flows[flow.id] = nil
         remember(closed: flow.id)
         close(flow.fd)

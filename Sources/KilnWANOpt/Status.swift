@@ -39,6 +39,11 @@ public struct WANOptStatus: Codable, Sendable, Equatable {
     /// Direct (fail-open) flows, open and closed.
     public var direct: Side
     public var flows: [Flow]
+    /// The chunk store: chunks and bytes held, lookups that hit and missed, chunks evicted.
+    public var store: Store?
+    public struct Store: Codable, Sendable, Equatable {
+        public var chunks: Int, bytes: Int, hits: Int, misses: Int, evicted: Int, corrupt: Int
+    }
 }
 
 extension WANOptStatus.Side {
@@ -75,7 +80,9 @@ extension WANOptService {
             name: config.name, codec: codecs.name, channel: channelState, peer: (activeChannel ?? channels.first)?.remote,
             channelUps: channelUps, flowsOptimized: flowsOptimized, flowsDirect: flowsDirect, flowErrors: flowErrors,
             activeFlows: flows.count, activeDirect: directs.count,
-            optimized: .init(all, chunks: chunks, hits: hits), direct: .init(direct), flows: perFlow)
+            optimized: .init(all, chunks: chunks, hits: hits), direct: .init(direct), flows: perFlow,
+            store: codecs.store.map { let s = $0.statistics
+                return .init(chunks: s.chunks, bytes: s.bytes, hits: s.hits, misses: s.misses, evicted: s.evicted, corrupt: s.corrupt) })
     }
 
     func answerStatus() {

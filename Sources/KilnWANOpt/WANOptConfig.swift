@@ -34,18 +34,33 @@ public struct WANOptConfig: Codable, Sendable, Equatable {
     public var reconnectMaxMs: Int
     /// Unix socket answering `status` with one JSON object.
     public var statusSocket: String
+    /// The chunk store: a directory and a size bound. Without one, flows are carried as they are (no reduction).
+    public var store: WANOptStore?
+    /// FastCDC average chunk size (a power of two); both sides must use the same for dedup to find matches.
+    public var averageChunkSize: Int
+    /// zstd level for chunks the peer has not seen.
+    public var compressionLevel: Int
 
     public init(
         name: String, lan: [InterfaceName], interceptPort: UInt16 = 7810, listen: SocketAddress? = nil,
         peer: SocketAddress? = nil, keyFile: String, optimize: [WANOptMatch] = [], bypass: [WANOptMatch] = [],
         preserveSource: Bool = true, mark: UInt32 = 0x7810, table: UInt32 = 78, rulePriority: UInt32 = 100, window: UInt32 = 256 << 10,
-        reconnectMaxMs: Int = 5000, statusSocket: String = "/run/kiln/wanopt.sock"
+        reconnectMaxMs: Int = 5000, statusSocket: String = "/run/kiln/wanopt.sock",
+        store: WANOptStore? = WANOptStore(), averageChunkSize: Int = 8192, compressionLevel: Int = 3
     ) {
         self.name = name; self.lan = lan; self.interceptPort = interceptPort; self.listen = listen; self.peer = peer
         self.keyFile = keyFile; self.optimize = optimize; self.bypass = bypass; self.preserveSource = preserveSource
         self.mark = mark; self.table = table; self.rulePriority = rulePriority; self.window = window; self.reconnectMaxMs = reconnectMaxMs
         self.statusSocket = statusSocket
+        self.store = store; self.averageChunkSize = averageChunkSize; self.compressionLevel = compressionLevel
     }
+}
+
+/// Where a side keeps the chunks it has sent and received, and how much of them.
+public struct WANOptStore: Codable, Sendable, Equatable {
+    public var path: String
+    public var capacity: Int
+    public init(path: String = "/var/lib/kiln/wanopt", capacity: Int = 256 << 20) { self.path = path; self.capacity = capacity }
 }
 
 /// Destinations (prefixes) and destination ports; either list empty means any.

@@ -1,5 +1,6 @@
 import Glibc
 import KilnConfig
+import KilnDedup
 
 nonisolated(unsafe) private var stopSignal: sig_atomic_t = 0
 
@@ -7,7 +8,7 @@ extension WANOptService {
     /// The entry point of `kiln-init service wanopt [/etc/kiln/wanopt.json]`: loads the config and the key,
     /// installs the interception, serves until SIGTERM or SIGINT. Returns the exit status (1 on a setup error).
     /// `--status [CONFIG]` prints the running service's status instead.
-    public static func run(arguments: [String], codecs: CodecFactory = .passThrough, ready: () -> Void = {}) -> Int32 {
+    public static func run(arguments: [String], ready: () -> Void = {}) -> Int32 {
         let log: (String) -> Void = { line in
             let bytes = Array("wanopt: \(line)\n".utf8)
             _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
@@ -40,6 +41,16 @@ extension WANOptService {
         do {
             let key = try ChannelAuth.loadKey(path: config.keyFile)
             for note in try Interception.install(config) { log(note) }
+            var codecs = CodecFactory.passThrough
+            if let settings = config.store {
+                makeDirectories(settings.path)
+                let store: ChunkStore
+                do { store = try ChunkStore(directory: settings.path, capacity: settings.capacity) } catch {
+                    throw WANOptError("chunk store \(settings.path): \(error)")
+                }
+                codecs = try .dedup(store: store, averageChunkSize: config.averageChunkSize, compressionLevel: Int32(clamping: config.compressionLevel))
+                log("chunk store \(settings.path): \(store.statistics.chunks) chunks, \(store.statistics.bytes) bytes")
+            }
             let service = try WANOptService(config: config, key: key, codecs: codecs, log: log)
             log("\(config.name): intercepting TCP on \(config.lan.map(\.description).joined(separator: ", ")) to port \(config.interceptPort)"
                 + (config.listen.map { "; channel on \($0)" } ?? "") + (config.peer.map { "; peer \($0)" } ?? ""))

@@ -38,7 +38,7 @@ public final class WANOptService {
     static let maxFlows = 4096
     static let maxPendingChannels = 8
     static let handshakeTimeoutMs: UInt64 = 10_000
-    static let flushDelayMs: UInt64 = 2
+    static let flushDelayMs: UInt64 = 5
 
     /// Opens the listeners (intercept, channel, status). Interception rules are installed separately
     /// (`Interception.install`), so tests can run the service with or without them.
@@ -134,8 +134,15 @@ public final class WANOptService {
 
     private func housekeeping() {
         let now = MonotonicTime.now()
+        // Flush a held-back partial chunk only when the client has nothing more queued: it may be waiting for an
+        // answer. While bytes are queued (credit ran out, or they just arrived) the chunk will complete by itself.
         for f in flows.values where f.unflushedSince > 0 && now - f.unflushedSince >= Self.flushDelayMs {
-            flushEncoder(f)
+            var byte: UInt8 = 0
+            if recv(f.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0 {
+                f.unflushedSince = now
+            } else {
+                flushEncoder(f)
+            }
         }
         for c in channels where c.state != .authenticated && now - c.started > Self.handshakeTimeoutMs {
             dropChannel(c, "no authenticated handshake within \(Self.handshakeTimeoutMs / 1000) s")

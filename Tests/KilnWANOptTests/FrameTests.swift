@@ -10,7 +10,7 @@ import Testing
     static let client6 = try! SocketAddress("[2001:db8:1::7]:50000")
 
     static let messages: [ChannelMessage] = [
-        .hello(version: 1, challenge: Array(0..<32)),
+        .hello(version: 1, codec: 1, challenge: Array(0..<32)),
         .auth(proof: Array(repeating: 0xab, count: 32)),
         .open(flow: 1, destination: server, source: client),
         .open(flow: 4, destination: server6, source: client6),
@@ -76,7 +76,7 @@ import Testing
             (ChannelFrame(.need, flow: 3, payload: [1, 2]), FrameError(flow: 3, "chunk request of 2 bytes, expected 32")),
             (ChannelFrame(.hello, flow: 3, payload: []), FrameError(flow: 3, "hello frame on a flow (only flow 0 carries it)")),
             (ChannelFrame(.data, flow: 0, payload: [1]), FrameError(flow: nil, "data frame on flow 0")),
-            (ChannelFrame(.hello, flow: 0, payload: [1, 2]), FrameError(flow: nil, "hello of 2 bytes, expected 33")),
+            (ChannelFrame(.hello, flow: 0, payload: [1, 2]), FrameError(flow: nil, "hello of 2 bytes, expected 34")),
         ]
         for (frame, error) in cases {
             #expect(throws: error) { try ChannelMessage.decode(frame) }

@@ -64,10 +64,12 @@ final class WANLab {
             return WANOptConfig(name: "branch", lan: [lan], peer: try! SocketAddress("10.9.1.1:7800"), keyFile: keyFile ?? self.keyFile,
                                 optimize: [WANOptMatch(destinations: [try! CIDR("10.2.0.0/24")])],
                                 bypass: [WANOptMatch(ports: [try! PortRange("22")])],
-                                reconnectMaxMs: 1000, statusSocket: directory + "/a.sock")
+                                reconnectMaxMs: 1000, statusSocket: directory + "/a.sock",
+                                store: WANOptStore(path: directory + "/a-store", capacity: 64 << 20))
         }
         return WANOptConfig(name: "dc", lan: [lan], listen: try! SocketAddress("10.9.1.1:7800"), keyFile: keyFile ?? self.keyFile,
-                            optimize: [WANOptMatch(destinations: [try! CIDR("10.1.0.0/24")])], statusSocket: directory + "/b.sock")
+                            optimize: [WANOptMatch(destinations: [try! CIDR("10.1.0.0/24")])], statusSocket: directory + "/b.sock",
+                            store: WANOptStore(path: directory + "/b-store", capacity: 64 << 20))
     }
 
     /// Starts (or restarts) the optimizer of `side` ("a" or "b") and waits until it answers on its status socket.

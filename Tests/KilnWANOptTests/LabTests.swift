@@ -55,6 +55,49 @@ import Testing
         #expect(lab.log("a").contains("channel 10.9.1.1:7800 closed"))
     }
 
+    /// WAN bytes (both directions, frames included) that A's optimized flows moved since `before`.
+    func wanBytes(_ lab: WANLab, since before: JSONValue?) throws -> Double {
+        let now = try lab.status("a")
+        return number(now, "optimized", "wanOut") + number(now, "optimized", "wanIn")
+            - (before.map { number($0, "optimized", "wanOut") + number($0, "optimized", "wanIn") } ?? 0)
+    }
+
+    @Test func repeatedTransferIsReducedAndALostStoreRecovers() throws {
+        let lab = try WANLab()
+        defer { lab.close() }
+        try lab.startServer(port: 5201)
+        try lab.startOptimizer("b")
+        try lab.startOptimizer("a")
+        #expect(lab.eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
+        let size = 4 << 20  // random bytes: nothing to compress, everything to dedup on the second send
+
+        let first = try lab.transfer(port: 5201, bytes: size, seed: 11)
+        #expect(first.ok, "\(first.output)\nA:\n\(lab.log("a"))\nB:\n\(lab.log("b"))")
+        let afterFirst = try lab.status("a")
+        let firstWAN = try wanBytes(lab, since: nil)
+        #expect(firstWAN > Double(2 * size), "\(afterFirst.serialized)")
+
+        // The same bytes again, both ways: references only.
+        let second = try lab.transfer(port: 5201, bytes: size, seed: 11)
+        #expect(second.ok, "\(second.output)\nA:\n\(lab.log("a"))\nB:\n\(lab.log("b"))")
+        let afterSecond = try lab.status("a")
+        let secondWAN = try wanBytes(lab, since: afterFirst)
+        print("KilnWANOpt lab: first send \(Int(firstWAN)) WAN bytes, repeat \(Int(secondWAN)) for \(2 * size + 73) LAN bytes")
+        #expect(secondWAN < Double(2 * size) * 0.05, "\(afterSecond.serialized)")
+        #expect(number(afterSecond, "optimized", "storeHitRate") > 0.4, "\(afterSecond.serialized)")
+
+        // B loses its store (and restarts): A still sends references, B asks for what it lacks, bytes arrive intact.
+        lab.killOptimizer("b")
+        try FileManager.default.removeItem(atPath: lab.directory + "/b-store")
+        try lab.startOptimizer("b")
+        #expect(lab.eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
+        let third = try lab.transfer(port: 5201, bytes: size, seed: 11)
+        #expect(third.ok, "\(third.output)\nA:\n\(lab.log("a"))\nB:\n\(lab.log("b"))")
+        let afterThird = try lab.status("a")
+        #expect(number(afterThird, "optimized", "chunksSupplied") > 0, "\(afterThird.serialized)")
+        #expect(number(try lab.status("b"), "optimized", "chunksRequested") > 0)
+    }
+
     @Test func aStalledFlowDoesNotStallTheOthers() throws {
         let lab = try WANLab()
         defer { lab.close() }
@@ -110,7 +153,10 @@ import Testing
         let lab = try WANLab()
         defer { lab.close() }
         try lab.startServer(port: 5201)
-        try lab.startOptimizer("b")
+        // Both sides without a store: the hostile peer speaks the pass-through codec.
+        var b = lab.config("b"), a = lab.config("a")
+        b.store = nil; a.store = nil
+        try lab.startOptimizer("b", config: b)
         // A peer that authenticates with the right key, then sends forged, truncated and unknown frames, then
         // one good flow (see Tools/hostile.py); it exits 0 only if the good flow came back intact.
         let r = try sh(["ip", "netns", "exec", lab.ns("a"), "python3", WANLab.tools + "/hostile.py", "10.9.1.1", "7800", lab.keyFile,
@@ -122,10 +168,10 @@ import Testing
                          "unknown frame type 77", "window update of 0 bytes", "open for a flow id already in use"] {
             #expect(log.contains(expected), "B's log lacks '\(expected)':\n\(log)")
         }
-        let b = try lab.status("b")
-        #expect(number(b, "flowErrors") >= 6, "\(b.serialized)")
+        let bStatus = try lab.status("b")
+        #expect(number(bStatus, "flowErrors") >= 6, "\(bStatus.serialized)")
         // The real peer still gets its channel and optimized flows afterwards.
-        try lab.startOptimizer("a")
+        try lab.startOptimizer("a", config: a)
         #expect(lab.eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
         let ok = try lab.transfer(port: 5201, bytes: 1 << 20, seed: 9)
         #expect(ok.ok, "\(ok.output)")

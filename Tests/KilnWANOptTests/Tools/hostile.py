@@ -30,10 +30,10 @@ def main():
     s = socket.create_connection((peer, peer_port), timeout=30)
     buf = bytearray()
     ours = os.urandom(32)
-    s.sendall(frame(HELLO, 0, bytes([1]) + ours))
+    s.sendall(frame(HELLO, 0, bytes([1, 0]) + ours))  # version 1, pass-through codec
     t, _, p = read_frame(s, buf)
     assert t == HELLO, t
-    theirs = p[1:]
+    theirs = p[2:]
     s.sendall(frame(AUTH, 0, hmac.new(key, LABEL + b"C" + theirs + ours, hashlib.sha256).digest()))
     t, _, p = read_frame(s, buf)
     assert t == AUTH and hmac.compare_digest(p, hmac.new(key, LABEL + b"A" + ours + theirs, hashlib.sha256).digest()), "bad proof"
