@@ -46,13 +46,13 @@ let package = Package(
         ),
 
         // Host modules.
-        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", "KilnWANOpt", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnPackages", dependencies: [
             "KilnSystem", "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnImage", dependencies: [
-            "KilnConfig", "KilnManifest", "KilnPackages", "KilnDHCP", "KilnFirewall", "CArchive", "CZstd",
+            "KilnConfig", "KilnManifest", "KilnPackages", "KilnDHCP", "KilnFirewall", "KilnWANOpt", "CArchive", "CZstd",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnVM", dependencies: ["KilnConfig", "KilnSystem", "CKilnShims", .product(name: "Logging", package: "swift-log")]),
@@ -68,7 +68,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "KilnConfigTests", dependencies: ["KilnConfig"]),
-        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnWANOpt"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"], exclude: ["Helpers"]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"]),
         .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink"]),

@@ -2,6 +2,7 @@ import Foundation
 import KilnConfig
 import KilnDHCP
 import KilnFirewall
+import KilnWANOpt
 import KilnManifest
 import KilnPackages
 import Logging
@@ -179,6 +180,10 @@ struct RoleConfig {
             let config = try DHCPServerConfig.compile(dhcp, addresses: addresses)
             files.append((DHCPServerConfig.defaultPath, Array(try KilnJSON.encode(config).pretty.utf8)))
             services.append(GuestService(name: "dhcp", argv: ["/sbin/kiln-init", "service", "dhcp", DHCPServerConfig.defaultPath]))
+        }
+        if let wanopt = spec.wanopt {
+            files.append((WANOptConfig.defaultPath, Array(try KilnJSON.encode(wanopt).pretty.utf8)))
+            services.append(GuestService(name: "wanopt", argv: ["/sbin/kiln-init", "service", "wanopt", WANOptConfig.defaultPath]))
         }
     }
 }

@@ -21,7 +21,7 @@ public struct ApplianceManifest: Decodable, Sendable {
     public var firewall: FirewallSpec?
     public var `switch`: RoleSlot?
     public var vpn: RoleSlot?
-    public var wanopt: RoleSlot?
+    public var wanopt: WANOptSection?
 }
 
 /// A NIC of the appliance, matched by MAC or by PCI order, with optional 802.1Q subinterfaces.
