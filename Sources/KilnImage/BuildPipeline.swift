@@ -61,7 +61,7 @@ public struct Builder {
         let stubTree = trees.first { $0.0.name == UnifiedKernelImage.stubPackage }?.1
         let runtime = trees.filter { $0.0.name != kernelPackage.name && $0.0.name != UnifiedKernelImage.stubPackage }
         let merged = try step("merge") { try staging.merged(runtime.map(\.1), key: runtime.map(\.0.sha256).joined(separator: ",")) }
-        let (imageRoot, closure) = try step("closure") { try staging.libraryClosure(root: merged, initBinary: initBinary) }
+        let (imageRoot, closure) = try step("closure") { try staging.libraryClosure(root: merged, initBinary: initBinary, programs: spec.services.compactMap(\.argv.first)) }
 
         let epoch = lock.sourceDateEpoch
         let roles = try step("roles") { try RoleConfig(spec) }
