@@ -94,6 +94,9 @@ extension WANOptService {
         remember(closed: flow.id)
         close(flow.fd)
         retire(flow)
+        let c = flow.counters
+        log("flow \(flow.id) \(flow.client) -> \(flow.destination) done: lan \(c.lanIn) in \(c.lanOut) out, "
+            + "wan \(c.wanOut) out \(c.wanIn) in, reduction \(Int((c.reduction * 100).rounded()))%")
     }
 
     /// Ends a flow abnormally: its local connection is reset, the peer told unless it told us.
