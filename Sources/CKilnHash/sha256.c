@@ -98,6 +98,86 @@ static void blocks_shani(uint32_t state[8], const uint8_t *data, size_t blocks) 
     _mm_storeu_si128((__m128i *)&state[4], s1);
 }
 
+// FastCDC and SHA-256 in one instruction stream. Both are latency-bound chains (the gear hash's shift-add per
+// byte, sha256rnds2's latency per two rounds); interleaved four gear bytes per four rounds they run side by side in
+// the out-of-order core instead of one after the other. Block b is scanned while block b-1, already known to hold
+// no cut, is hashed. Returns the block holding the first cut (its offset in *cut_offset, blocks before it
+// hashed), or nblocks with every block hashed.
+// Four gear steps whose values all derive from fp directly (f4 = fp<<4 + ...), so the loop-carried chain is one
+// shift and one add per four bytes; the four mask tests share one rarely taken branch.
+#define GEAR4(k)                                                                                             \
+    do {                                                                                                     \
+        uint64_t g0 = gear[q[(k)]], g1 = gear[q[(k) + 1]], g2 = gear[q[(k) + 2]], g3 = gear[q[(k) + 3]];       \
+        uint64_t f1 = (fp << 1) + g0;                                                                        \
+        uint64_t f2 = (fp << 2) + ((g0 << 1) + g1);                                                          \
+        uint64_t f3 = (fp << 3) + ((g0 << 2) + (g1 << 1) + g2);                                              \
+        uint64_t f4 = (fp << 4) + ((g0 << 3) + (g1 << 2) + (g2 << 1) + g3);                                  \
+        if (__builtin_expect(!(f1 & mask) | !(f2 & mask) | !(f3 & mask) | !(f4 & mask), 0) && cut < 0)       \
+            cut = (k) + (!(f1 & mask) ? 0 : !(f2 & mask) ? 1 : !(f3 & mask) ? 2 : 3);                        \
+        fp = f4;                                                                                             \
+    } while (0)
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static size_t cdc_fused_shani(uint32_t state[8], const uint8_t *p, size_t nblocks, uint64_t *fpp, uint64_t mask,
+                              const uint64_t *gear, int *cut_offset) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[0]), 0xB1);
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[4]), 0x1B);
+    __m128i s0 = _mm_alignr_epi8(tmp, s1, 8);
+    s1 = _mm_blend_epi16(s1, tmp, 0xF0);
+    uint64_t fp = *fpp;
+    int cut = -1;
+    size_t b = 0;
+    const uint8_t *q = p;
+    for (int j = 0; j < 64; j++) {
+        fp = (fp << 1) + gear[q[j]];
+        if (!(fp & mask)) { cut = j; break; }
+    }
+    if (cut < 0) {
+        for (b = 1; b <= nblocks; b++) {
+            const uint8_t *h = p + 64 * (b - 1);
+            int scanning = b < nblocks;
+            // Past the last block there is nothing to scan: point the gear at a harmless copy of this block.
+            q = scanning ? p + 64 * b : h;
+            uint64_t saved = fp;
+            __m128i abef = s0, cdgh = s1;
+            __m128i w0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 0)), bswap);
+            __m128i w1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 16)), bswap);
+            __m128i w2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 32)), bswap);
+            __m128i w3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 48)), bswap);
+            SHANI_ROUNDS(w0, 0); GEAR4(0);
+            SHANI_ROUNDS(w1, 4); GEAR4(4);
+            SHANI_ROUNDS(w2, 8); GEAR4(8);
+            SHANI_ROUNDS(w3, 12); GEAR4(12);
+            SHANI_SCHEDULE(w0, w1, w2, w3); SHANI_ROUNDS(w0, 16); GEAR4(16);
+            SHANI_SCHEDULE(w1, w2, w3, w0); SHANI_ROUNDS(w1, 20); GEAR4(20);
+            SHANI_SCHEDULE(w2, w3, w0, w1); SHANI_ROUNDS(w2, 24); GEAR4(24);
+            SHANI_SCHEDULE(w3, w0, w1, w2); SHANI_ROUNDS(w3, 28); GEAR4(28);
+            SHANI_SCHEDULE(w0, w1, w2, w3); SHANI_ROUNDS(w0, 32); GEAR4(32);
+            SHANI_SCHEDULE(w1, w2, w3, w0); SHANI_ROUNDS(w1, 36); GEAR4(36);
+            SHANI_SCHEDULE(w2, w3, w0, w1); SHANI_ROUNDS(w2, 40); GEAR4(40);
+            SHANI_SCHEDULE(w3, w0, w1, w2); SHANI_ROUNDS(w3, 44); GEAR4(44);
+            SHANI_SCHEDULE(w0, w1, w2, w3); SHANI_ROUNDS(w0, 48); GEAR4(48);
+            SHANI_SCHEDULE(w1, w2, w3, w0); SHANI_ROUNDS(w1, 52); GEAR4(52);
+            SHANI_SCHEDULE(w2, w3, w0, w1); SHANI_ROUNDS(w2, 56); GEAR4(56);
+            SHANI_SCHEDULE(w3, w0, w1, w2); SHANI_ROUNDS(w3, 60); GEAR4(60);
+            s0 = _mm_add_epi32(s0, abef);
+            s1 = _mm_add_epi32(s1, cdgh);
+            if (!scanning) { fp = saved; cut = -1; break; }
+            if (cut >= 0) break;
+        }
+    }
+    tmp = _mm_shuffle_epi32(s0, 0x1B);
+    s1 = _mm_shuffle_epi32(s1, 0xB1);
+    s0 = _mm_blend_epi16(tmp, s1, 0xF0);
+    s1 = _mm_alignr_epi8(s1, tmp, 8);
+    _mm_storeu_si128((__m128i *)&state[0], s0);
+    _mm_storeu_si128((__m128i *)&state[4], s1);
+    *fpp = fp;
+    *cut_offset = cut;
+    return cut >= 0 ? b : nblocks;
+}
+
 static int cpu_has_shani(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
@@ -107,10 +187,16 @@ static int cpu_has_shani(void) {
     return (b >> 29) & 1; // CPUID.(EAX=7,ECX=0):EBX.SHA[bit 29]
 }
 #else
+static size_t cdc_fused_shani(uint32_t state[8], const uint8_t *p, size_t nblocks, uint64_t *fpp, uint64_t mask,
+                              const uint64_t *gear, int *cut_offset) {
+    (void)state; (void)p; (void)nblocks; (void)fpp; (void)mask; (void)gear; (void)cut_offset;
+    return 0;
+}
 static int cpu_has_shani(void) { return 0; }
 static void blocks_shani(uint32_t state[8], const uint8_t *data, size_t blocks) { blocks_portable(state, data, blocks); }
 #endif
 
+// cpuid runs once: under a hypervisor it traps and costs microseconds, more than hashing a small chunk.
 int kiln_sha256_best_impl(void) {
     static int best; // 0 = not yet known; a benign race, every thread computes the same value
     int v = __atomic_load_n(&best, __ATOMIC_RELAXED);
@@ -128,7 +214,7 @@ static inline void run_blocks(kiln_sha256_ctx *ctx, const uint8_t *data, size_t 
 
 int kiln_sha256_init_impl(kiln_sha256_ctx *ctx, int impl) {
     if (impl == KILN_SHA256_AUTO) impl = kiln_sha256_best_impl();
-    if (impl == KILN_SHA256_SHANI && !cpu_has_shani()) return -1;
+    if (impl == KILN_SHA256_SHANI && kiln_sha256_best_impl() != KILN_SHA256_SHANI) return -1;
     if (impl != KILN_SHA256_SHANI && impl != KILN_SHA256_PORTABLE) return -1;
     memcpy(ctx->state, H0, sizeof H0);
     ctx->length = 0;
@@ -219,4 +305,111 @@ int kiln_hmac_sha256_impl(int impl, const void *key, size_t keylen, const void *
 
 void kiln_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32]) {
     (void)kiln_hmac_sha256_impl(KILN_SHA256_AUTO, key, keylen, data, len, out);
+}
+
+// Feeds scanned bytes to the hash: whole aligned blocks straight to the block function.
+static inline void feed(kiln_sha256_ctx *ctx, const uint8_t *p, size_t len) {
+    if (ctx->used == 0 && len == 64) {
+        ctx->length += 64;
+        run_blocks(ctx, p, 1);
+    } else {
+        kiln_sha256_update(ctx, p, len);
+    }
+}
+
+size_t kiln_cdc_next(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx, const uint8_t *p, size_t n, int *cut) {
+    size_t i = 0;
+    uint32_t pos = c->position;
+    *cut = 0;
+    // No cut before the minimum size: those bytes are only hashed.
+    if (pos < c->min_size) {
+        size_t k = c->min_size - pos;
+        if (k > n) k = n;
+        if (ctx) kiln_sha256_update(ctx, p, k);
+        i = k;
+        pos += (uint32_t)k;
+        if (pos < c->min_size) {
+            c->position = pos;
+            return n;
+        }
+    }
+    uint64_t fp = c->fp;
+    while (i < n) {
+        // A segment: at most up to the hash's next block boundary, not past the average (mask change) or max.
+        size_t seg = ctx ? 64 - ctx->used : 64;
+        if (seg > n - i) seg = n - i;
+        uint64_t mask;
+        size_t limit;
+        if (pos < c->avg_size) {
+            mask = c->mask_s;
+            limit = c->avg_size - pos;
+        } else {
+            mask = c->mask_l;
+            limit = c->max_size - pos;
+        }
+        if (seg > limit) seg = limit;
+        size_t blocks = (n - i < limit ? n - i : limit) / 64;
+        if (ctx && ctx->impl == KILN_SHA256_SHANI && ctx->used == 0 && blocks >= 2) {
+            int offset;
+            size_t b = cdc_fused_shani(ctx->state, p + i, blocks, &fp, mask, gear, &offset);
+            ctx->length += 64 * b;
+            if (offset >= 0) {
+                // Blocks before b are hashed; the cut is in block b.
+                kiln_sha256_update(ctx, p + i + 64 * b, (size_t)offset + 1);
+                c->fp = 0;
+                c->position = 0;
+                *cut = 1;
+                return i + 64 * b + (size_t)offset + 1;
+            }
+            i += 64 * blocks;
+            pos += (uint32_t)(64 * blocks);
+            if (pos >= c->max_size) {
+                c->fp = 0;
+                c->position = 0;
+                *cut = 1;
+                return i;
+            }
+            continue;
+        }
+        const uint8_t *q = p + i;
+        for (size_t j = 0; j < seg; j++) {
+            fp = (fp << 1) + gear[q[j]];
+            if (!(fp & mask)) {
+                if (ctx) feed(ctx, q, j + 1);
+                c->fp = 0;
+                c->position = 0;
+                *cut = 1;
+                return i + j + 1;
+            }
+        }
+        if (ctx) feed(ctx, q, seg);
+        i += seg;
+        pos += (uint32_t)seg;
+        if (pos >= c->max_size) {
+            c->fp = 0;
+            c->position = 0;
+            *cut = 1;
+            return i;
+        }
+    }
+    c->fp = fp;
+    c->position = pos;
+    return n;
+}
+
+void kiln_resemblance(const uint8_t *p, size_t n, const uint64_t gear[256], uint64_t out[3]) {
+    static const uint64_t m[3] = {0x9E3779B97F4A7C15ULL, 0xBF58476D1CE4E5B9ULL, 0x94D049BB133111EBULL};
+    static const uint64_t a[3] = {0x632BE59BD9B4E019ULL, 0x8CB92BA72F3D8DD7ULL, 0x2545F4914F6CDD1DULL};
+    uint64_t fp = 0, b0 = 0, b1 = 0, b2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        fp = (fp << 1) + gear[p[i]];
+        if (i < 63 || (fp & 0xF)) continue;
+        uint64_t v0 = fp * m[0] + a[0], v1 = fp * m[1] + a[1], v2 = fp * m[2] + a[2];
+        if (v0 > b0) b0 = v0;
+        if (v1 > b1) b1 = v1;
+        if (v2 > b2) b2 = v2;
+    }
+    out[0] = b0;
+    out[1] = b1;
+    out[2] = b2;
 }

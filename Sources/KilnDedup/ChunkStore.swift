@@ -29,6 +29,8 @@ public final class ChunkStore: @unchecked Sendable {
         /// Records discarded at reopen because a crash cut them short.
         public var tornRecords = 0
         public var writeErrors = 0
+        /// Hits over lookups, 0 before the first lookup.
+        public var hitRate: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
     }
 
     struct Location { var segment: UInt32; var offset: UInt32; var length: UInt32 }
@@ -50,6 +52,11 @@ public final class ChunkStore: @unchecked Sendable {
     private var index: [ChunkID: Location] = [:]
     private var segments: [Segment] = [] // oldest first; the last one takes appends
     private var stats = Statistics()
+    /// Which chunk followed which in the last stream that had it (memory only): the chunk after a reference is
+    /// likely the old version of a new chunk, a good base for a delta.
+    private var successors: [ChunkID: ChunkID] = [:]
+    /// Resemblance features of chunks this side sent (memory only), for delta bases no cursor finds.
+    private var similar: [UInt64: ChunkID] = [:]
 
     /// Opens (creating if needed) the store in `directory`. `capacity` bounds the segment files' total size;
     /// segments default to a sixteenth of it (between 1 and 64 MiB).
@@ -118,6 +125,39 @@ public final class ChunkStore: @unchecked Sendable {
     @discardableResult
     public func insert(_ id: ChunkID, _ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { insert(id, $0) } }
 
+    /// Remembers a chunk's resemblance features (`Resemblance.features`), so a similar new chunk finds it.
+    public func recordFeatures(_ features: [UInt64], of id: ChunkID) {
+        locked {
+            guard index[id] != nil else { return }
+            if similar.count > 4 * index.count + 1024 { similar = similar.filter { index[$0.value] != nil } }
+            for (k, f) in features.enumerated() { similar[f &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15] = id }
+        }
+    }
+
+    /// A held chunk sharing the most features with `features`, if any.
+    public func similarChunk(_ features: [UInt64]) -> ChunkID? {
+        locked {
+            var votes: [ChunkID: Int] = [:]
+            for (k, f) in features.enumerated() {
+                if let id = similar[f &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15], index[id] != nil { votes[id, default: 0] += 1 }
+            }
+            return votes.max { $0.value < $1.value }?.key
+        }
+    }
+
+    /// Notes that `next` followed `previous` in a stream.
+    public func recordSuccessor(_ next: ChunkID, after previous: ChunkID) {
+        locked { if index[previous] != nil { successors[previous] = next } }
+    }
+
+    /// The chunk that last followed `id`, if the store still holds both.
+    public func successor(of id: ChunkID) -> ChunkID? {
+        locked {
+            guard let next = successors[id], index[next] != nil else { return nil }
+            return next
+        }
+    }
+
     // MARK: - Inside the lock
 
     private func locked<T>(_ body: () -> T) -> T {
@@ -157,7 +197,7 @@ public final class ChunkStore: @unchecked Sendable {
         return ok
     }
 
-    private func forget(_ id: ChunkID) { index[id] = nil }
+    private func forget(_ id: ChunkID) { index[id] = nil; successors[id] = nil }
 
     /// A chunk in the oldest quarter of the store is about to be evicted: copy it to the current segment.
     private func promoteIfOld(_ id: ChunkID, _ location: Location, bytes: ArraySlice<UInt8>? = nil) {
@@ -223,7 +263,7 @@ public final class ChunkStore: @unchecked Sendable {
         while stats.bytes - (segments.last?.size ?? 0) + segmentSize > capacity, segments.count > 1 {
             let old = segments.removeFirst()
             for id in old.ids where index[id]?.segment == old.number {
-                index[id] = nil
+                forget(id)
                 stats.evicted += 1
             }
             stats.bytes -= old.size

@@ -9,18 +9,25 @@ public struct DedupEncoder: FlowEncoder {
     public private(set) var statistics = EncoderStatistics()
 
     private var chunker: Chunker
+    /// The hash of the chunk in progress, fed by the chunker as it scans.
+    private var hasher = KilnSHA256()
     private var chunk: [UInt8] = []
     /// Bytes at the start of `chunk` already sent as literals (by a flush).
     private var sent = 0
     private var payload: [UInt8] = []
     private var scratch: [UInt8] = []
+    /// The last chunk of this stream (its successor is recorded in the store).
+    private var previous: ChunkID?
+    /// The chunk of an earlier stream this one has reached: the last one referenced, advanced along recorded
+    /// successors past new chunks. Its successor is the base for a delta.
+    private var cursor: ChunkID?
     private let zstd: ZstdCompressor
 
     /// The smallest `maxPayload` an encoder with this chunk size accepts: one whole chunk in a supply record.
     public static func minimumPayload(averageChunkSize: Int) -> Int { averageChunkSize * 8 - 256 + Frame.maxHeader }
 
     /// `averageChunkSize` must match the peer's only for dedup to work well; `maxPayload` must be at least
-    /// `minimumPayload(averageChunkSize:)` (65,321 bytes for the default 8 KiB).
+    /// `minimumPayload(averageChunkSize:)` (65,354 bytes for the default 8 KiB).
     public init(store: ChunkStore, averageChunkSize: Int = 8192, compressionLevel: Int32 = 3, maxPayload: Int = 65535)
         throws(CodecError)
     {
@@ -39,18 +46,19 @@ public struct DedupEncoder: FlowEncoder {
         var offset = 0
         while offset < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            guard let n = chunker.nextCut(in: rest) else {
+            guard let n = chunker.nextCut(in: rest, hashingInto: &hasher) else {
                 chunk.append(contentsOf: rest)
                 break
             }
             let piece = UnsafeRawBufferPointer(rebasing: rest[..<n])
             offset += n
+            let id = hasher.finalizeAndReset()
             if chunk.isEmpty {
-                finishChunk(piece, into: &payloads)
+                finishChunk(piece, id: id, into: &payloads)
             } else {
                 chunk.append(contentsOf: piece)
                 let whole = chunk
-                whole.withUnsafeBytes { finishChunk($0, into: &payloads) }
+                whole.withUnsafeBytes { finishChunk($0, id: id, into: &payloads) }
             }
             chunk.removeAll(keepingCapacity: true)
             sent = 0
@@ -74,7 +82,8 @@ public struct DedupEncoder: FlowEncoder {
     public mutating func finish(into payloads: inout [[UInt8]]) {
         if !chunk.isEmpty {
             let whole = chunk
-            whole.withUnsafeBytes { finishChunk($0, into: &payloads) }
+            let id = hasher.finalizeAndReset()
+            whole.withUnsafeBytes { finishChunk($0, id: id, into: &payloads) }
             chunk.removeAll(keepingCapacity: true)
             sent = 0
         }
@@ -83,7 +92,11 @@ public struct DedupEncoder: FlowEncoder {
     }
 
     public mutating func supply(_ id: ChunkID) -> [UInt8]? {
-        guard var bytes = store.read(id) else { statistics.supplyFailures += 1; return nil }
+        // A chunk too large for one payload (stored from a peer with larger chunks) cannot be supplied.
+        guard var bytes = store.read(id), bytes.count + Frame.maxHeader <= maxPayload else {
+            statistics.supplyFailures += 1
+            return nil
+        }
         var out: [UInt8] = []
         scratch.removeAll(keepingCapacity: true)
         if let z = bytes.withUnsafeBytes({ zstd.compress($0, appendingTo: &scratch) }) {
@@ -106,23 +119,75 @@ public struct DedupEncoder: FlowEncoder {
 
     // MARK: -
 
-    private mutating func finishChunk(_ bytes: UnsafeRawBufferPointer, into payloads: inout [[UInt8]]) {
-        let id = ChunkID(hashing: bytes)
+    private mutating func finishChunk(_ bytes: UnsafeRawBufferPointer, id: ChunkID, into payloads: inout [[UInt8]]) {
         statistics.chunks += 1
+        let before = previous
+        defer {
+            if let before { store.recordSuccessor(id, after: before) }
+            previous = id
+        }
         if sent == 0, store.contains(id) {
             statistics.referencedChunks += 1
             statistics.referencedBytes += bytes.count
             room(33, &payloads)
             payload.append(Frame.RecordType.reference.rawValue)
             Frame.appendID(id, to: &payload)
+            cursor = id
             return
         }
-        if bytes.count > sent { emitLiteral(UnsafeRawBufferPointer(rebasing: bytes[sent...]), into: &payloads) }
+        // Where this stream stands in the one seen before: the chunk after the cursor is likely the old
+        // version of this one (and the one after that, where an edit moved a cut).
+        let base = cursor.flatMap { store.successor(of: $0) }
+        cursor = base
+        let features = Resemblance.features(bytes)
+        if sent == 0 {
+            var bases: [ChunkID] = []
+            if let base, base != id {
+                bases.append(base)
+                if let next = store.successor(of: base), next != id, next != base { bases.append(next) }
+            }
+            // No base from the stream order, or a poor one: a stored chunk that resembles this one.
+            if let like = store.similarChunk(features), like != id, !bases.contains(like) {
+                if bases.count == 2 { bases[1] = like } else { bases.append(like) }
+            }
+            if !bases.isEmpty, emitDelta(bytes, bases: bases, into: &payloads) {
+                statistics.deltaChunks += 1
+            } else {
+                emitLiteral(bytes, into: &payloads)
+            }
+        } else if bytes.count > sent {
+            emitLiteral(UnsafeRawBufferPointer(rebasing: bytes[sent...]), into: &payloads)
+        }
         room(33, &payloads)
         payload.append(Frame.RecordType.end.rawValue)
         Frame.appendID(id, to: &payload)
         store.insert(id, bytes)
+        store.recordFeatures(features, of: id)
         statistics.newChunks += 1
+    }
+
+    /// Sends a whole new chunk compressed against `bases` (joined) when that beats compressing it alone.
+    private mutating func emitDelta(_ bytes: UnsafeRawBufferPointer, bases: [ChunkID], into payloads: inout [[UInt8]]) -> Bool {
+        var dictionary: [UInt8] = []
+        var used: [ChunkID] = []
+        for b in bases {
+            guard store.read(b, appendingTo: &dictionary) else { break }
+            used.append(b)
+        }
+        guard !used.isEmpty else { return false }
+        scratch.removeAll(keepingCapacity: true)
+        guard let z = dictionary.withUnsafeBytes({ zstd.compress(bytes, prefix: $0, appendingTo: &scratch) }) else { return false }
+        var plain: [UInt8] = []
+        if let alone = zstd.compress(bytes, appendingTo: &plain), alone <= z + 32 * used.count { return false }
+        statistics.literalBytes += bytes.count
+        room(Frame.maxHeader + z, &payloads)
+        payload.append(Frame.RecordType.delta.rawValue)
+        payload.append(UInt8(used.count))
+        for b in used { Frame.appendID(b, to: &payload) }
+        Frame.appendU32(bytes.count, to: &payload)
+        Frame.appendU32(z, to: &payload)
+        payload += scratch
+        return true
     }
 
     private mutating func emitLiteral(_ bytes: UnsafeRawBufferPointer, into payloads: inout [[UInt8]]) {
@@ -163,7 +228,9 @@ public struct EncoderStatistics: Sendable, Equatable {
     public var referencedChunks = 0
     public var referencedBytes = 0
     public var newChunks = 0
-    /// Stream bytes sent as literals (before compression).
+    /// New chunks sent as a delta against an older chunk.
+    public var deltaChunks = 0
+    /// Stream bytes sent as literals or deltas (before compression).
     public var literalBytes = 0
     public var supplied = 0
     public var supplyFailures = 0

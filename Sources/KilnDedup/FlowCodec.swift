@@ -2,6 +2,13 @@
 /// optimized TCP flow. The sending optimizer turns the bytes its client wrote into opaque payloads carried in the
 /// channel's DATA frames; the receiving optimizer turns them back into exactly those bytes. The channel knows
 /// nothing of chunks; the codec knows nothing of sockets or frames.
+///
+/// The implementation is DedupEncoder / DedupDecoder over one ChunkStore per optimizer (shared by all flows and
+/// both directions; it survives restarts). Per flow direction: `DedupEncoder(store:)` on the sending side,
+/// `DedupDecoder(store:)` on the receiving side; payloads are at most 65,354 bytes with the default 8 KiB chunks.
+/// Call `encode(_:flush:into:)` for what the client wrote, with `flush` only when its socket has nothing more to
+/// read for now; `finish(into:)` at its shutdown. The ids `decode` returns go back to the peer as requests, whose
+/// `supply` answers are decoded like any payload; a nil `supply` or a thrown CodecError fails that flow only.
 
 /// A chunk's strong content hash (SHA-256): two chunks with the same id are taken to hold the same bytes.
 public struct ChunkID: Hashable, Sendable {

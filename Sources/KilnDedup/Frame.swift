@@ -7,9 +7,14 @@
 ///     0x04 reference      [32-byte id]                     a whole chunk the receiver holds
 ///     0x05 supply         [32-byte id][u32 n][n bytes]     a chunk the receiver asked for (not stream bytes)
 ///     0x06 supply zstd    [32-byte id][u32 n][u32 z][z]    the same, compressed
+///     0x07 delta          [u8 k][k 32-byte ids][u32 n][u32 z][z]
+///                                                          a whole chunk's n bytes as a zstd frame compressed
+///                                                          against chunks id1..idk (1 or 2) joined as a
+///                                                          raw-content prefix: the old version of an edited
+///                                                          chunk and the one after it, typically
 public enum Frame {
     public enum RecordType: UInt8 {
-        case literal = 1, literalZstd = 2, end = 3, reference = 4, supply = 5, supplyZstd = 6
+        case literal = 1, literalZstd = 2, end = 3, reference = 4, supply = 5, supplyZstd = 6, delta = 7
     }
 
     /// One parsed record; byte ranges point into the payload.
@@ -20,10 +25,13 @@ public enum Frame {
         case reference(ChunkID)
         case supply(ChunkID, Range<Int>)
         case supplyZstd(ChunkID, length: Int, frame: Range<Int>)
+        case delta(bases: [ChunkID], length: Int, frame: Range<Int>)
     }
 
-    /// Largest record header (supply zstd).
-    public static let maxHeader = 1 + 32 + 4 + 4
+    /// Largest record header (a delta against two chunks).
+    public static let maxHeader = 1 + 1 + 2 * 32 + 4 + 4
+    /// The most chunks a delta is compressed against.
+    public static let maxDeltaBases = 2
 
     /// Parses a whole payload. Every length is checked against the payload and `maxChunkSize`; an empty payload,
     /// an unknown type, a zero length or a truncated field throws, naming the record's offset.
@@ -85,6 +93,17 @@ public enum Frame {
                 let chunk = try id("supply zstd", start)
                 let n = try length("supply zstd", start)
                 records.append(.supplyZstd(chunk, length: n, frame: try compressed("supply zstd", start)))
+            case .delta:
+                try need(1, start, "delta")
+                let k = Int(payload[at])
+                at += 1
+                guard (1...maxDeltaBases).contains(k) else {
+                    throw CodecError("delta record at offset \(start): \(k) bases, not 1...\(maxDeltaBases)")
+                }
+                var bases: [ChunkID] = []
+                for _ in 0..<k { bases.append(try id("delta", start)) }
+                let n = try length("delta", start)
+                records.append(.delta(bases: bases, length: n, frame: try compressed("delta", start)))
             case nil: throw CodecError("unknown record type \(type) at offset \(start)")
             }
         }

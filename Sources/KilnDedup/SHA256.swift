@@ -27,6 +27,20 @@ public struct KilnSHA256 {
 
     public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
+    mutating func withContext<R>(_ body: (UnsafeMutablePointer<kiln_sha256_ctx>) -> R) -> R { body(&ctx) }
+
+    /// The digest as a ChunkID, and the hasher starts over.
+    public mutating func finalizeAndReset() -> ChunkID {
+        var digest: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digest) { kiln_sha256_final(&ctx, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+        reset()
+        return ChunkID(bytes: (UInt64(bigEndian: digest.0), UInt64(bigEndian: digest.1),
+                               UInt64(bigEndian: digest.2), UInt64(bigEndian: digest.3)))
+    }
+
+    /// Starts over, as a new hasher of the same implementation.
+    public mutating func reset() { _ = kiln_sha256_init_impl(&ctx, Int32(ctx.impl)) }
+
     /// The 32-byte digest; the hasher must not be updated afterwards.
     public mutating func finalize() -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: 32) { out, count in

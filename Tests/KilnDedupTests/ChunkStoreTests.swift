@@ -1,4 +1,6 @@
+import Dispatch
 import Glibc
+import Synchronization
 import KilnDedup
 import KilnSystem
 import Testing
@@ -134,6 +136,29 @@ func chunks(_ n: Int, size: Int, seed: UInt64) -> [(ChunkID, [UInt8])] {
         #expect(reopened.read(hotID) == hot)
         #expect(reopened.read(items.last!.0) == items.last!.1)
         #expect(reopened.statistics.bytes <= capacity)
+    }
+
+    /// Flows share one store: concurrent inserts and reads from several threads stay consistent.
+    @Test func concurrentUse() throws {
+        let dir = TempDir("threads")
+        let store = try ChunkStore(directory: dir.path, capacity: 8 << 20, segmentSize: 512 << 10)
+        let shared = chunks(50, size: 3000, seed: 60)
+        for (id, b) in shared { store.insert(id, b) }
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            let own = chunks(300, size: 6000, seed: 70 + UInt64(t) * 1000)
+            var bad = 0
+            for (i, (id, b)) in own.enumerated() {
+                if !store.insert(id, b) { bad += 1 }
+                if let back = store.read(id), back != b { bad += 1 }
+                let (sid, sb) = shared[i % shared.count]
+                if let back = store.read(sid), back != sb { bad += 1 }
+            }
+            failures.withLock { $0 += bad }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        #expect(store.statistics.corrupt == 0)
+        #expect(store.statistics.bytes <= 8 << 20)
     }
 
     @Test func unusableDirectoryIsAnError() {

@@ -46,6 +46,38 @@ import Testing
         #expect(b.subtracting(a).count <= 6, "\(b.subtracting(a).count) new chunks of \(b.count)")
     }
 
+    /// Hashing while scanning gives every chunk the id a separate SHA-256 of its bytes gives, however the stream
+    /// is split (the hash buffers partial blocks across calls).
+    @Test func fusedHashingMatchesSeparateHashing() throws {
+        let data = textBytes(1 << 20, seed: 7) + randomBytes(1 << 20, seed: 8)
+        var rng = SplitMix(state: 9)
+        for round in 0..<3 {
+            var chunker = try Chunker(averageSize: round == 0 ? 8192 : 1024)
+            var hasher = try #require(KilnSHA256(implementation: round == 2 ? .portable : .best))
+            var ids: [ChunkID] = [], expected: [ChunkID] = [], positions: [Int] = []
+            var start = 0, offset = 0
+            data.withUnsafeBytes { all in
+                while offset < data.count {
+                    let end = min(data.count, offset + Int.random(in: 1...30_000, using: &rng))
+                    var at = offset
+                    while at < end, let n = chunker.nextCut(in: UnsafeRawBufferPointer(rebasing: all[at..<end]), hashingInto: &hasher) {
+                        at += n
+                        positions.append(at)
+                        ids.append(hasher.finalizeAndReset())
+                        expected.append(ChunkID(hashing: UnsafeRawBufferPointer(rebasing: all[start..<at])))
+                        start = at
+                    }
+                    offset = end
+                }
+            }
+            #expect(ids.count > 100)
+            #expect(ids == expected)
+            // The same cuts as scanning without hashing.
+            let plain = try cuts(data, averageSize: round == 0 ? 8192 : 1024, pieces: [data.count])
+            #expect(Array(plain.prefix(positions.count)) == positions)
+        }
+    }
+
     @Test func rejectsBadAverages() {
         for bad in [0, 100, 255, 3000, 8 << 20] {
             #expect(throws: ChunkerError.self) { _ = try Chunker(averageSize: bad) }

@@ -81,6 +81,9 @@ func edited(_ data: [UInt8], places count: Int, seed: UInt64) -> [UInt8] {
         #expect(third == changed)
         #expect(l.wanBytes * 100 < corpus.count * 5, "\(l.wanBytes) bytes for a 1% edit")
         #expect(l.encoder.statistics.referencedChunks > 0)
+        // Edited chunks go as deltas against their old versions, and the receiver rebuilds them.
+        #expect(l.encoder.statistics.deltaChunks > 0)
+        #expect(l.decoder.statistics.deltaChunks == l.encoder.statistics.deltaChunks)
         #expect(l.decoder.statistics.bytesOut == corpus.count * 2 + changed.count)
     }
 
@@ -97,12 +100,28 @@ func edited(_ data: [UInt8], places count: Int, seed: UInt64) -> [UInt8] {
         let out = try l.send(changed, writes: [3000, 70000])
         #expect(out == changed)
         #expect(l.requests > 100)
+        // Deltas whose bases B lost were held until the bases arrived.
+        #expect(l.encoder.statistics.deltaChunks > 0)
+        #expect(l.decoder.statistics.deltaChunks == l.encoder.statistics.deltaChunks)
         #expect(l.decoder.statistics.suppliedChunks == l.requests)
         #expect(!l.decoder.isStalled)
         // Now B holds them again: a resend needs no requests.
         l.requests = 0
         #expect(try l.send(changed, writes: [65536]) == changed)
         #expect(l.requests == 0)
+    }
+
+    @Test func storesSurviveARestartOfBothSides() throws {
+        let dirA = TempDir("restart-a"), dirB = TempDir("restart-b")
+        do {
+            var l = try link(try ChunkStore(directory: dirA.path, capacity: 64 << 20), try ChunkStore(directory: dirB.path, capacity: 64 << 20))
+            #expect(try l.send(corpus, writes: [65536]) == corpus)
+        }
+        // Both services restarted: the stores are reopened from their segment files.
+        var l = try link(try ChunkStore(directory: dirA.path, capacity: 64 << 20), try ChunkStore(directory: dirB.path, capacity: 64 << 20))
+        #expect(try l.send(corpus, writes: [65536]) == corpus)
+        #expect(l.requests == 0)
+        #expect(l.wanBytes * 100 < corpus.count)
     }
 
     @Test func outputStallsBehindAMissingChunk() throws {
@@ -179,6 +198,22 @@ func edited(_ data: [UInt8], places count: Int, seed: UInt64) -> [UInt8] {
         #expect(throws: CodecError.self) { _ = try decode([]) }
         #expect(throws: CodecError.self) { _ = try decode([7]) }
         #expect(throws: CodecError.self) { _ = try decode([Frame.RecordType.literal.rawValue, 0, 0, 0, 0]) }
+    }
+
+    /// A peer that keeps referring to chunks nobody has fails its flow once the held-back queue is full.
+    @Test func heldBackQueueIsBounded() throws {
+        let dir = TempDir("held")
+        var decoder = DedupDecoder(store: try ChunkStore(directory: dir.path, capacity: 1 << 20), maxHeldBytes: 1 << 20)
+        var output: [UInt8] = []
+        var failed = false, asked = 0
+        for i in 0..<100 {
+            var payload: [UInt8] = []
+            for j in 0..<50 { payload += [Frame.RecordType.reference.rawValue] + ChunkID(hashing: [UInt8(i), UInt8(j)]).digest }
+            do { asked += try decoder.decode(payload, into: &output).count } catch { failed = true; break }
+        }
+        #expect(failed)
+        #expect(asked >= 1000 && asked < 5000)
+        #expect(output.isEmpty)
     }
 
     @Test func payloadLimitMustHoldAChunk() {

@@ -43,3 +43,36 @@ int kiln_hmac_sha256_impl(int impl, const void *key, size_t keylen, const void *
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// FastCDC scanning state for one stream (see KilnDedup's Chunker, which fills it in).
+typedef struct kiln_cdc {
+    uint64_t fp;
+    uint64_t mask_s, mask_l;
+    uint32_t min_size, avg_size, max_size;
+    uint32_t position; // bytes of the current chunk seen so far
+} kiln_cdc;
+
+/// Scans `n` bytes continuing the current chunk. Returns how many were consumed; `*cut` is 1 when the chunk ends
+/// after them (the state is then reset for the next chunk). With `ctx`, the consumed bytes are also hashed into
+/// it, block by block as they are scanned, so the SHA unit and the gear loop overlap.
+size_t kiln_cdc_next(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx, const uint8_t *p, size_t n, int *cut);
+
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Resemblance features of `n` bytes: for each of 3 fixed linear maps, the largest image of the gear hash over the
+/// positions where its low 4 bits are zero (KilnDedup's Resemblance).
+void kiln_resemblance(const uint8_t *p, size_t n, const uint64_t gear[256], uint64_t out[3]);
+
+#ifdef __cplusplus
+}
+#endif
