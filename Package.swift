@@ -38,23 +38,24 @@ let package = Package(
         // SHA-256 with SHA-NI; optimised even in debug builds, the chunk store hashes every chunk it reads.
         .target(name: "CKilnHash", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "KilnDedup", dependencies: ["CKilnHash", "CZstd", "KilnSystem"]),
+        .target(name: "KilnWANOpt", dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnFirewall", "KilnDedup", "CKilnHash"]),
         .target(name: "KilnVPN", dependencies: ["KilnConfig", "KilnSystem", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Guest PID 1.
         .executableTarget(
             name: "kiln-init",
-            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnDHCP", "KilnFirewall", "KilnSwitch", "CKilnShims"],
+            dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnDHCP", "KilnFirewall", "KilnSwitch", "KilnWANOpt", "CKilnShims"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--build-id=none"])]
         ),
 
         // Host modules.
-        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", "KilnSwitch", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", "KilnSwitch", "KilnWANOpt", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnPackages", dependencies: [
             "KilnSystem", "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnImage", dependencies: [
-            "KilnConfig", "KilnManifest", "KilnPackages", "KilnDHCP", "KilnFirewall", "KilnSwitch", "CArchive", "CZstd",
+            "KilnConfig", "KilnManifest", "KilnPackages", "KilnDHCP", "KilnFirewall", "KilnSwitch", "KilnWANOpt", "CArchive", "CZstd",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnVM", dependencies: ["KilnConfig", "KilnSystem", "CKilnShims", .product(name: "Logging", package: "swift-log")]),
@@ -70,7 +71,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "KilnConfigTests", dependencies: ["KilnConfig"]),
-        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnWANOpt"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"], exclude: ["Helpers"]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"]),
         .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink"]),
@@ -84,6 +85,7 @@ let package = Package(
         .testTarget(name: "KilnSwitchTests", dependencies: ["KilnSwitch", "KilnSystem", "CAllocationCounter"], exclude: ["Golden", "Tools"]),
         .testTarget(name: "KilnVPNTests", dependencies: ["KilnVPN"]),
         .testTarget(name: "KilnDedupTests", dependencies: ["KilnDedup", "CKilnHash", "KilnSystem"]),
+        .testTarget(name: "KilnWANOptTests", dependencies: ["KilnWANOpt", "KilnSystem", "KilnConfig", "KilnDedup"], exclude: ["Tools"]),
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
         .testTarget(name: "KilnIntegrationTests", exclude: ["Fixtures"]),
         .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem"]),

@@ -98,6 +98,7 @@ private func encodeValue<T: Encodable>(_ value: T, path: [CodingKey]) throws -> 
     case let v as Int64: return .int(v)
     case let v as UInt16: return .int(Int64(v))
     case let v as UInt32: return .int(Int64(v))
+    case let v as UInt64: return .int(Int64(clamping: v))
     case let v as UInt8: return .int(Int64(v))
     case let v as Double: return .double(v)
     case let v as JSONValue: return v
@@ -222,6 +223,7 @@ private func decodeValue<T: Decodable>(_ type: T.Type, _ value: JSONValue, path:
     case is UInt8.Type: return try integer(UInt8.self) as! T
     case is UInt16.Type: return try integer(UInt16.self) as! T
     case is UInt32.Type: return try integer(UInt32.self) as! T
+    case is UInt64.Type: return try integer(UInt64.self) as! T
     case is Double.Type:
         switch value {
         case let .int(i): return Double(i) as! T

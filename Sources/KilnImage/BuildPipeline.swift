@@ -3,6 +3,7 @@ import KilnConfig
 import KilnDHCP
 import KilnSwitch
 import KilnFirewall
+import KilnWANOpt
 import KilnManifest
 import KilnPackages
 import Logging
@@ -61,7 +62,7 @@ public struct Builder {
         let stubTree = trees.first { $0.0.name == UnifiedKernelImage.stubPackage }?.1
         let runtime = trees.filter { $0.0.name != kernelPackage.name && $0.0.name != UnifiedKernelImage.stubPackage }
         let merged = try step("merge") { try staging.merged(runtime.map(\.1), key: runtime.map(\.0.sha256).joined(separator: ",")) }
-        let (imageRoot, closure) = try step("closure") { try staging.libraryClosure(root: merged, initBinary: initBinary) }
+        let (imageRoot, closure) = try step("closure") { try staging.libraryClosure(root: merged, initBinary: initBinary, programs: spec.services.compactMap(\.argv.first)) }
 
         let epoch = lock.sourceDateEpoch
         let roles = try step("roles") { try RoleConfig(spec) }
@@ -184,6 +185,10 @@ struct RoleConfig {
         if let sw = spec.switch {
             files.append((Switch.defaultConfigPath, Array(try KilnJSON.encode(sw).pretty.utf8)))
             services.append(GuestService(name: "switch", argv: ["/sbin/kiln-init", "service", "switch", Switch.defaultConfigPath]))
+        }
+        if let wanopt = spec.wanopt {
+            files.append((WANOptConfig.defaultPath, Array(try KilnJSON.encode(wanopt).pretty.utf8)))
+            services.append(GuestService(name: "wanopt", argv: ["/sbin/kiln-init", "service", "wanopt", WANOptConfig.defaultPath]))
         }
     }
 }

@@ -32,7 +32,9 @@ public struct Staging: Sendable {
     /// /sbin/kiln-init, keyed by both, so concurrent builds with different kiln-init binaries never share one.
     /// Returns that root and the guest paths kiln-init needs at run time: itself, the dynamic loader, and the
     /// libraries with their symlinks.
-    public func libraryClosure(root base: String, initBinary: String) throws -> (root: String, closure: ELFClosure.Result) {
+    /// `programs`: other binaries in the image (services' programs from the packages) whose closure is needed
+    /// too; those not in the packages are left out (a service may run a file the manifest adds).
+    public func libraryClosure(root base: String, initBinary: String, programs: [String] = []) throws -> (root: String, closure: ELFClosure.Result) {
         let initHash = try Hashing.sha256(file: initBinary).sha256
         let path = base + "+init-" + initHash
         if FileSystem.lstat(path + "/.complete") == nil {
@@ -49,7 +51,9 @@ public struct Staging: Sendable {
                 chmod(target, 0o755)
             }
         }
-        return (path, try ELFClosure(root: path).resolve(binaries: ["/sbin/kiln-init"]))
+        let root = StagingRoot(path)
+        let present = programs.filter { $0.hasPrefix("/") && $0 != "/sbin/kiln-init" && FileSystem.lstat(root.hostPath($0)) != nil }
+        return (path, try ELFClosure(root: path).resolve(binaries: ["/sbin/kiln-init"] + present))
     }
 
     private func link(tree: String, into root: String, relative: String) throws {

@@ -1,6 +1,7 @@
 import KilnConfig
 import KilnFirewall
 import KilnSwitch
+import KilnWANOpt
 
 /// A validated appliance: every name resolved, every reference checked. Invalid states are not representable
 /// past `ManifestLoader.load`.
@@ -28,6 +29,8 @@ public struct ApplianceSpec: Sendable {
     /// The compiled nftables ruleset (already accepted by libnftables in a dry run), when the appliance
     /// filters or translates: a `firewall` section, or a router that masquerades.
     public var firewall: CompiledFirewall?
+    /// The WAN optimizer service's config (its key is among `files`, root-only).
+    public var wanopt: WANOptConfig?
 
     /// Every interface name the box will have (NICs, VLANs, bridges, TUN/TAP).
     public var allInterfaceNames: [String] {

@@ -3,6 +3,7 @@ import KilnConfig
 import KilnDHCP
 import KilnFirewall
 import KilnSwitch
+import KilnWANOpt
 
 /// Reads an appliance manifest and its base image, validates them together, and returns an `ApplianceSpec`.
 public enum ManifestLoader {
@@ -152,6 +153,20 @@ public enum ManifestLoader {
             }
         }
 
+        var wanopt: WANOptConfig?
+        if let section = manifest.wanopt {
+            let names = Set(interfaces.map(\.name.value) + vlans.map(\.name.value) + bridges.map(\.name.value))
+            if let compiled = compileWANOpt(section, applianceName: manifest.name, interfaceNames: names,
+                                            manifestDirectory: manifestDir, fail: fail) {
+                wanopt = compiled.config
+                files.append(compiled.key)
+            }
+            // Fails open by forwarding when the service is down.
+            for k in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] where !sysctl.contains(where: { $0.key == k }) {
+                sysctl.append(GuestSysctl(key: k, value: "1"))
+            }
+        }
+
         var firewall: CompiledFirewall?
         if problems.isEmpty {
             firewall = FirewallLoading.compile(manifest, interfaces: interfaces.map(\.name) + vlans.map(\.name) + bridges.map(\.name)
@@ -163,11 +178,13 @@ public enum ManifestLoader {
         if !bridges.isEmpty { modules.append("bridge") }
         if !tuntap.isEmpty { modules.append("tun") }
         if manifest.switch != nil { modules += SwitchLoading.modules }
+        // TPROXY and the socket match of the interception table (their dependencies come with the closure).
+        if wanopt != nil { modules += ["nft_tproxy", "nft_socket"] }
         return ApplianceSpec(
             name: manifest.name, hostname: manifest.hostname ?? manifest.name, manifestPath: path, basePath: basePath, base: base,
             interfaces: interfaces, vlans: vlans, bridges: bridges, routes: routes, sysctl: sysctl, tuntap: tuntap,
             services: services, files: files, packages: Array(Set(base.packages + (manifest.packages ?? []))).sorted(),
-            modules: unique(modules), router: manifest.router, switch: manifest.switch, firewall: firewall)
+            modules: unique(modules), router: manifest.router, switch: manifest.switch, firewall: firewall, wanopt: wanopt)
     }
 
     static func key(_ s: String) -> CodingKey { Int(s).map { AnyCodingKey(intValue: $0) } ?? AnyCodingKey(stringValue: s) }

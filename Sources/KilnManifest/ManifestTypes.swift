@@ -23,7 +23,7 @@ public struct ApplianceManifest: Decodable, Sendable {
     /// The fast-path switch: NIC ports, an optional internal TAP port, VLANs, mirrors and flow export.
     public var `switch`: SwitchSpec?
     public var vpn: RoleSlot?
-    public var wanopt: RoleSlot?
+    public var wanopt: WANOptSection?
 }
 
 /// A NIC of the appliance, matched by MAC or by PCI order, with optional 802.1Q subinterfaces.

@@ -47,10 +47,26 @@ public enum ManifestSchema {
                                      "snat": array(.object([("type", .string("object"))])), "defaults": .object([("type", .string("object"))])],
                                     required: [])),
                 ("switch", switchSection),
+                ("wanopt", object(["name": .object([("type", .string("string"))]), "lan": array(ifname),
+                                   "peer": described("string", "ADDRESS:PORT of the other optimizer's channel"),
+                                   "listen": described("string", "ADDRESS:PORT where this side accepts the channel"),
+                                   "key": object(["file": described("string", "key file, relative to the manifest"),
+                                                  "env": described("string", "environment variable read at build time")], required: []),
+                                   "optimize": array(match), "bypass": array(match),
+                                   "preserve-source": .object([("type", .string("boolean"))]), "intercept-port": integer(1, 65535),
+                                   "store": object(["path": .object([("type", .string("string")), ("pattern", .string("^/"))]),
+                                                    "size-mib": integer(8, 1 << 20)], required: []),
+                                   "chunk-size": integer(1024, 1 << 20), "compression-level": integer(1, 19), "window-kib": integer(16, 65536)],
+                                  required: ["lan", "key"])),
             ])),
         ])
     }
 
+    static var match: JSONValue {
+        object(["destinations": array(cidr),
+                "ports": array(.object([("type", strings(["integer", "string"])), ("description", .string("a port or range, e.g. 445 or 8000-8099"))]))],
+               required: [])
+    }
     static let cidr = described("string", "address/prefix, e.g. 10.0.0.1/24")
     static let ip = described("string", "an IPv4 or IPv6 address")
     static let ifname = .object([("type", .string("string")), ("maxLength", .int(15))]) as JSONValue

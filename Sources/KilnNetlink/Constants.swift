@@ -14,6 +14,8 @@ public enum MessageType {
     public static let newRoute: UInt16 = 24
     public static let deleteRoute: UInt16 = 25
     public static let getRoute: UInt16 = 26
+    public static let newRule: UInt16 = 32
+    public static let deleteRule: UInt16 = 33
 }
 
 /// `nlmsg_flags` bits.
@@ -109,6 +111,7 @@ public enum RouteValue {
     public static let scopeNowhere: UInt8 = 255
     public static let typeUnspecified: UInt8 = 0
     public static let typeUnicast: UInt8 = 1
+    public static let typeLocal: UInt8 = 2
 }
 
 /// `NLMSGERR_ATTR_*` extended-ack attributes.

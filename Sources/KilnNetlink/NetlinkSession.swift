@@ -167,6 +167,27 @@ public final class NetlinkSession {
         try acknowledge(RouteRequest.delete(route), operation: "delete route \(describe(route))", index: oif)
     }
 
+    /// `ip route add local 0.0.0.0/0 dev lo table TABLE` (`ip -6 route add local ::/0 …` for IPv6)
+    public func addLocalDefaultRoute(family: UInt8, interface: Int32, table: UInt32) throws(NetlinkError) {
+        let what = family == AddressFamily.inet6 ? "::/0" : "0.0.0.0/0"
+        try acknowledge(RouteRequest.addLocalDefault(family: family, interface: interface, table: table),
+                        operation: "add local route \(what) table \(table)", index: interface)
+    }
+
+    // MARK: Rules
+
+    /// `ip [-6] rule add fwmark MARK lookup TABLE [pref PRIORITY]`
+    public func addFirewallMarkRule(family: UInt8, mark: UInt32, table: UInt32, priority: UInt32? = nil) throws(NetlinkError) {
+        try acknowledge(RuleRequest.addFirewallMark(family: family, mark: mark, table: table, priority: priority),
+                        operation: "add rule fwmark \(mark) lookup \(table)", index: nil)
+    }
+
+    /// `ip [-6] rule del fwmark MARK lookup TABLE [pref PRIORITY]`
+    public func deleteFirewallMarkRule(family: UInt8, mark: UInt32, table: UInt32, priority: UInt32? = nil) throws(NetlinkError) {
+        try acknowledge(RuleRequest.deleteFirewallMark(family: family, mark: mark, table: table, priority: priority),
+                        operation: "delete rule fwmark \(mark) lookup \(table)", index: nil)
+    }
+
     private func makeRoute(
         _ destination: [UInt8]?, _ prefix: UInt8, _ gateway: [UInt8]?, _ oif: Int32?, _ metric: UInt32?, verb: String
     ) throws(NetlinkError) -> Route {

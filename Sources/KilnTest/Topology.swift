@@ -70,8 +70,12 @@ public struct Topology: Decodable, Sendable {
         public var udp: String?
         public var run: String?
         public var event: String?
+        /// A line typed on the VM's console (`on` a VM). With `event`, the check waits (up to `timeout`,
+        /// retyping the line every second) for that event, and with `output` for one whose `key=value` fields
+        /// contain that text.
+        public var console: String?
         public var expect: Expectation?
-        /// For `run`: a substring the output must contain.
+        /// For `run`: a substring the output must contain; for `console` with `event`: text in the event's fields.
         public var output: String?
         public var timeout: Double?
     }
@@ -114,11 +118,12 @@ public enum TopologyLoader {
             if let v = link.vlan, !(1...4094).contains(v) { fail(["links", "\(i)"], "VLAN \(v) is outside 1-4094") }
         }
         for (i, check) in topology.checks.enumerated() {
-            let kinds = [check.ping != nil, check.tcp != nil, check.udp != nil, check.run != nil, check.event != nil].filter { $0 }.count
-            if kinds != 1 { fail(["checks", "\(i)"], "a check needs exactly one of ping, tcp, udp, run or event") }
+            let onVM = check.event != nil || check.console != nil
+            let kinds = [check.ping != nil, check.tcp != nil, check.udp != nil, check.run != nil, onVM].filter { $0 }.count
+            if kinds != 1 { fail(["checks", "\(i)"], "a check needs exactly one of ping, tcp, udp, run, event or console (with an optional event)") }
             if !hostNames.contains(check.on) && !vmNames.contains(check.on) { fail(["checks", "\(i)", "on"], "'\(check.on)' is not a host or VM") }
-            if check.event != nil && !vmNames.contains(check.on) { fail(["checks", "\(i)", "on"], "event checks run on a VM") }
-            if check.event == nil && !hostNames.contains(check.on) { fail(["checks", "\(i)", "on"], "network checks run on a host") }
+            if onVM && !vmNames.contains(check.on) { fail(["checks", "\(i)", "on"], "event and console checks run on a VM") }
+            if !onVM && !hostNames.contains(check.on) { fail(["checks", "\(i)", "on"], "network checks run on a host") }
             for target in [check.tcp, check.udp].compactMap({ $0 }) where Endpoint(target) == nil {
                 fail(["checks", "\(i)"], "'\(target)' is not address:port")
             }

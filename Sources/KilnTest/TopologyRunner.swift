@@ -48,7 +48,9 @@ public final class TopologyRunner: @unchecked Sendable {
                 try startBackground()
                 let runner = CheckRunner(fabric: fabric, timeoutScale: timeoutScale.factor)
                 for check in topology.checks {
-                    if let event = check.event {
+                    if let line = check.console {
+                        checks.append(consoleCheck(check, line: line))
+                    } else if let event = check.event {
                         checks.append(eventCheck(check, event: event))
                     } else {
                         checks.append(runner.run(check))
@@ -133,6 +135,40 @@ public final class TopologyRunner: @unchecked Sendable {
         let expectSeen = (check.expect ?? .ok) == .ok
         return CheckResult(name: CheckRunner.name(of: check), passed: seen == expectSeen,
                            detail: seen ? "event '\(event)' seen on the console" : "event '\(event)' not seen", seconds: 0)
+    }
+
+    /// Types `line` on the VM's console; with `event`, waits for a matching event that arrives after it.
+    private func consoleCheck(_ check: Topology.CheckSpec, line: String) -> CheckResult {
+        let started = Date()
+        let name = check.name ?? "\(check.on): console `\(line)`" + (check.event.map { " → \($0)" } ?? "")
+        guard let vm = lock.withLock({ vms[check.on] }) else {
+            return CheckResult(name: name, passed: false, detail: "\(check.on) is not a VM of this topology", seconds: 0)
+        }
+        let deadline = started.addingTimeInterval((check.timeout ?? 20) * timeoutScale.factor)
+        var last = "no event"
+        repeat {
+            let before = vm.console?.events.count ?? 0
+            do { try vm.sendConsoleLine(line) } catch {
+                return CheckResult(name: name, passed: false, detail: "\(error)", seconds: Date().timeIntervalSince(started))
+            }
+            guard let event = check.event else {
+                return CheckResult(name: name, passed: true, detail: "typed `\(line)`", seconds: Date().timeIntervalSince(started))
+            }
+            let until = min(deadline, Date().addingTimeInterval(1))
+            while Date() < until {
+                let events = vm.console?.events ?? []
+                for e in events.dropFirst(before) where e.name == event {
+                    let text = e.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                    last = text
+                    if check.output.map(text.contains) ?? true {
+                        return CheckResult(name: name, passed: true, detail: "\(event): \(text)", seconds: Date().timeIntervalSince(started))
+                    }
+                }
+                usleep(100_000)
+            }
+        } while Date() < deadline
+        return CheckResult(name: name, passed: false, detail: "no '\(check.event ?? "")' event with '\(check.output ?? "")'; last: \(last)",
+                           seconds: Date().timeIntervalSince(started))
     }
 
     private func startBackground() throws {

@@ -57,8 +57,17 @@ struct EventLoop {
                 Events.emit("status", [("service", .string(s.spec.name)), ("running", .bool(s.running)), ("restarts", .int(Int64(s.restarts)))])
             }
             return false
+        case "wanopt", "kiln wanopt":
+            WANOptConsole.emitStatus()
+            return false
         default:
-            Events.log("unknown console command '\(command)' (try: status, poweroff)")
+            let words = command.split(separator: " ").map(String.init)
+            if words.count == 3, words[0] == "service", words[1] == "stop" || words[1] == "start" {
+                let known = words[1] == "stop" ? supervisor.hold(words[2]) : supervisor.release(words[2])
+                if !known { Events.log("no service '\(words[2])'") }
+                return false
+            }
+            Events.log("unknown console command '\(command)' (try: status, wanopt, service stop|start NAME, poweroff)")
             return false
         }
     }

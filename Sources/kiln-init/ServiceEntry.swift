@@ -2,6 +2,7 @@ import Glibc
 import KilnDHCP
 import KilnSwitch
 import KilnSystem
+import KilnWANOpt
 
 /// `kiln-init service NAME ARGS…`: Kiln's own data-plane services, run under the supervisor.
 enum ServiceEntry {
@@ -10,10 +11,11 @@ enum ServiceEntry {
         switch name {
         case "dhcp": return { args in DHCPServer.run(configPath: args.first ?? DHCPServerConfig.defaultPath, ready: Readiness.notify) }
         case "switch": return { args in Switch.run(configPath: args.first ?? Switch.defaultConfigPath, ready: Readiness.notify) }
+        case "wanopt": return { args in WANOptService.run(arguments: args, ready: Readiness.notify) }
         default: return nil
         }
     }
-    static let names = ["dhcp", "switch"]
+    static let names = ["dhcp", "switch", "wanopt"]
 
     static func run(_ arguments: [String]) -> Int32 {
         guard let name = arguments.first else {

@@ -19,6 +19,8 @@ final class Supervisor {
         var pending: [UInt8] = []
         var restarts = 0
         var nextStart: UInt64 = 0
+        /// Stopped from the console (`service stop NAME`): not restarted until `service start NAME`.
+        var held = false
         var running: Bool { pid > 0 }
         init(spec: GuestService) { self.spec = spec }
     }
@@ -100,8 +102,8 @@ final class Supervisor {
             let exited = status & 0x7f == 0
             let code = exited ? (status >> 8) & 0xff : -(status & 0x7f)
             let clean = exited && code == 0
-            let restart = !stopping && (s.spec.restart == .always || (s.spec.restart == .onFailure && !clean))
-            if !clean { failures.append("\(s.spec.name) \(exited ? "exited with status \(code)" : "was killed by signal \(-code)")") }
+            let restart = !stopping && !s.held && (s.spec.restart == .always || (s.spec.restart == .onFailure && !clean))
+            if !clean && !s.held { failures.append("\(s.spec.name) \(exited ? "exited with status \(code)" : "was killed by signal \(-code)")") }
             let backoff = min(Supervisor.maxBackoffMs, 250 << UInt64(min(s.restarts, 7)))
             Events.emit("service", [("name", .string(s.spec.name)), ("state", .string("exited")),
                                     (exited ? "status" : "signal", .int(Int64(abs(code)))),
@@ -164,6 +166,28 @@ final class Supervisor {
                 s.nextStart = now + min(Supervisor.maxBackoffMs, 250 << UInt64(min(s.restarts, 7))) * 1_000_000
             }
         }
+    }
+
+    /// `service stop NAME` on the console: SIGKILL, as a crash would, and no restart until `start`.
+    func hold(_ name: String) -> Bool {
+        guard let s = services.first(where: { $0.spec.name == name }) else { return false }
+        s.held = true
+        s.nextStart = 0
+        if s.running { kill(s.pid, SIGKILL) }
+        return true
+    }
+
+    /// `service start NAME` on the console: starts a held (or ended) service again.
+    func release(_ name: String) -> Bool {
+        guard let s = services.first(where: { $0.spec.name == name }) else { return false }
+        s.held = false
+        if !s.running {
+            s.nextStart = 0
+            do { try start(s) } catch {
+                Events.emit("service", [("name", .string(s.spec.name)), ("state", .string("failed")), ("error", .string("\(error)"))])
+            }
+        }
+        return true
     }
 
     /// SIGTERM to every service, up to `graceMs` for them to exit, then SIGKILL.

@@ -44,6 +44,12 @@ import Testing
             try RouteRequest.add(Route(
                 family: 10, destination: v6([(5, 1)]), prefixLength: 48, gateway: v6([(15, 0xfe)]), outputInterface: 3, metric: 20))
         }),
+        ("addRuleFwmark", { RuleRequest.addFirewallMark(family: 2, mark: 1, table: 100) }),
+        ("addRuleFwmarkPriority", { RuleRequest.addFirewallMark(family: 2, mark: 0x7810, table: 78, priority: 100) }),
+        ("addRuleFwmarkV6", { RuleRequest.addFirewallMark(family: 10, mark: 1, table: 100) }),
+        ("deleteRuleFwmark", { RuleRequest.deleteFirewallMark(family: 2, mark: 1, table: 100) }),
+        ("addRouteLocalDefault", { try RouteRequest.addLocalDefault(family: 2, interface: 1, table: 100) }),
+        ("addRouteLocalDefaultV6", { try RouteRequest.addLocalDefault(family: 10, interface: 1, table: 100) }),
         ("deleteRoute", {
             try RouteRequest.delete(Route(family: 2, destination: v4(10, 9, 0, 0), prefixLength: 16, outputInterface: 3, metric: 50))
         }),
