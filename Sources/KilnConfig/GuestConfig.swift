@@ -84,13 +84,20 @@ public struct GuestSysctl: Codable, Sendable, Equatable {
     public init(key: String, value: String) { self.key = key; self.value = value }
 }
 
-/// A TUN or TAP device the runtime creates and keeps open for a service.
+/// A TUN or TAP device the runtime creates (persistent), addresses and brings up in the `tuntap` phase.
 public struct GuestTunTap: Codable, Sendable, Equatable {
     public enum Mode: String, Codable, Sendable { case tun, tap }
     public var name: InterfaceName
     public var mode: Mode
     public var addresses: [CIDR]
-    public init(name: InterfaceName, mode: Mode, addresses: [CIDR]) { self.name = name; self.mode = mode; self.addresses = addresses }
+    /// Prefixes routed through the device once it is up (a VPN's allowed IPs).
+    public var routes: [CIDR]?
+    /// The service that attaches to the device (`vpn`). The runtime then lets go of its descriptor, since a
+    /// single-queue TUN takes one reader; otherwise it keeps the device open for the box's lifetime.
+    public var service: String?
+    public init(name: InterfaceName, mode: Mode, addresses: [CIDR], routes: [CIDR]? = nil, service: String? = nil) {
+        self.name = name; self.mode = mode; self.addresses = addresses; self.routes = routes; self.service = service
+    }
 }
 
 /// The nftables ruleset compiled and checked at build time. kiln-init loads `bootstrap` (default drop)

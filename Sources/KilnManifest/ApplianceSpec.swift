@@ -25,6 +25,13 @@ public struct ApplianceSpec: Sendable {
     /// The compiled nftables ruleset (already accepted by libnftables in a dry run), when the appliance
     /// filters or translates: a `firewall` section, or a router that masquerades.
     public var firewall: CompiledFirewall?
+    /// The VPN role (`vpn:`); its config holds resolved keys and is never printed.
+    public var vpn: VPNRole?
+    /// Kiln guest executables besides kiln-init this image needs (`kiln-vpn`), found beside kiln at build time
+    /// and placed at `/sbin/<name>`.
+    public var guestExecutables: [String] {
+        vpn == nil ? [] : [VPNRole.executable]
+    }
 
     /// Every interface name the box will have (NICs, VLANs, bridges, TUN/TAP).
     public var allInterfaceNames: [String] {
@@ -37,6 +44,7 @@ public struct ImageFile: Sendable, Equatable {
     public var path: String
     public var mode: UInt32
     public var contents: [UInt8]
+    public init(path: String, mode: UInt32, contents: [UInt8]) { self.path = path; self.mode = mode; self.contents = contents }
 }
 
 /// A firewall that passed validation and libnftables' dry run, with the modules its ruleset needs.

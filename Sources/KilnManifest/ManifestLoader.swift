@@ -80,6 +80,13 @@ public enum ManifestLoader {
             tuntap.append(GuestTunTap(name: n, mode: spec.mode, addresses: spec.addresses ?? []))
         }
 
+        var vpn: VPNRole?
+        if let section = manifest.vpn {
+            vpn = VPNLoading.load(section, claim: claim, manifestDirectory: manifestDir, environment: ProcessInfo.processInfo.environment,
+                                  locator: locator, problems: &problems)
+            if let vpn { tuntap.append(vpn.tunnel) }
+        }
+
         var routes: [GuestRoute] = []
         for (i, r) in (manifest.routes ?? []).enumerated() {
             let keys = ["routes", "\(i)"]
@@ -123,6 +130,7 @@ public enum ManifestLoader {
         for (name, spec) in manifest.services?.entries ?? [] {
             if !isValidName(name) { fail(["services", name], "service name '\(name)' must be a-z, 0-9 and '-'") }
             if spec.run.isEmpty || !(spec.run.first?.hasPrefix("/") ?? false) { fail(["services", name, "run"], "'run' must start with an absolute program path") }
+            if vpn != nil && name == "vpn" { fail(["services", name], "the service name 'vpn' is taken by the vpn section's kiln-vpn") }
             services.append(GuestService(name: name, argv: spec.run, env: (spec.env?.entries ?? []).map { "\($0.key)=\($0.value.text)" },
                                          restart: spec.restart ?? .always))
         }
@@ -160,7 +168,7 @@ public enum ManifestLoader {
             name: manifest.name, hostname: manifest.hostname ?? manifest.name, manifestPath: path, basePath: basePath, base: base,
             interfaces: interfaces, vlans: vlans, bridges: bridges, routes: routes, sysctl: sysctl, tuntap: tuntap,
             services: services, files: files, packages: Array(Set(base.packages + (manifest.packages ?? []))).sorted(),
-            modules: unique(modules), router: manifest.router, firewall: firewall)
+            modules: unique(modules), router: manifest.router, firewall: firewall, vpn: vpn)
     }
 
     static func key(_ s: String) -> CodingKey { Int(s).map { AnyCodingKey(intValue: $0) } ?? AnyCodingKey(stringValue: s) }

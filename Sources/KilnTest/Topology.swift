@@ -61,7 +61,8 @@ public struct Topology: Decodable, Sendable {
 
     struct LinkOptions: Decodable { var vlan: Int? }
 
-    /// One check, run on a host (`on: client`) or against a VM's console (`on: r1`, `event: ready`).
+    /// One check, run on a host (`on: client`) or against a VM's console (`on: r1`, `event: ready`, or
+    /// `console: status` with `output:` a text the console must print in answer).
     public struct CheckSpec: Decodable, Sendable {
         public var name: String?
         public var on: String
@@ -70,8 +71,10 @@ public struct Topology: Decodable, Sendable {
         public var udp: String?
         public var run: String?
         public var event: String?
+        /// A line typed on a VM's serial console (a kiln-init command such as `status`).
+        public var console: String?
         public var expect: Expectation?
-        /// For `run`: a substring the output must contain.
+        /// For `run` and `console`: a substring the output must contain.
         public var output: String?
         public var timeout: Double?
     }
@@ -114,11 +117,13 @@ public enum TopologyLoader {
             if let v = link.vlan, !(1...4094).contains(v) { fail(["links", "\(i)"], "VLAN \(v) is outside 1-4094") }
         }
         for (i, check) in topology.checks.enumerated() {
-            let kinds = [check.ping != nil, check.tcp != nil, check.udp != nil, check.run != nil, check.event != nil].filter { $0 }.count
-            if kinds != 1 { fail(["checks", "\(i)"], "a check needs exactly one of ping, tcp, udp, run or event") }
+            let kinds = [check.ping != nil, check.tcp != nil, check.udp != nil, check.run != nil, check.event != nil, check.console != nil]
+                .filter { $0 }.count
+            if kinds != 1 { fail(["checks", "\(i)"], "a check needs exactly one of ping, tcp, udp, run, event or console") }
             if !hostNames.contains(check.on) && !vmNames.contains(check.on) { fail(["checks", "\(i)", "on"], "'\(check.on)' is not a host or VM") }
-            if check.event != nil && !vmNames.contains(check.on) { fail(["checks", "\(i)", "on"], "event checks run on a VM") }
-            if check.event == nil && !hostNames.contains(check.on) { fail(["checks", "\(i)", "on"], "network checks run on a host") }
+            let onVM = check.event != nil || check.console != nil
+            if onVM && !vmNames.contains(check.on) { fail(["checks", "\(i)", "on"], "event and console checks run on a VM") }
+            if !onVM && !hostNames.contains(check.on) { fail(["checks", "\(i)", "on"], "network checks run on a host") }
             for target in [check.tcp, check.udp].compactMap({ $0 }) where Endpoint(target) == nil {
                 fail(["checks", "\(i)"], "'\(target)' is not address:port")
             }

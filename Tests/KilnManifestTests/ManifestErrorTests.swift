@@ -61,8 +61,8 @@ struct ManifestErrorTests {
     }
 
     @Test func unsupportedRoleSaysSo() {
-        let e = decodeError(header + "vpn: { listen: 51820 }\n")
-        #expect(e?.description == "m.yaml:4:6: error: vpn: the 'vpn' role is not supported by this version of Kiln yet")
+        let e = decodeError(header + "wanopt: { peers: [] }\n")
+        #expect(e?.description == "m.yaml:4:9: error: wanopt: the 'wanopt' role is not supported by this version of Kiln yet")
     }
 
     @Test func booleansAreStrict() {
