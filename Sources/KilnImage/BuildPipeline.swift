@@ -61,7 +61,10 @@ public struct Builder {
         let stubTree = trees.first { $0.0.name == UnifiedKernelImage.stubPackage }?.1
         let runtime = trees.filter { $0.0.name != kernelPackage.name && $0.0.name != UnifiedKernelImage.stubPackage }
         let merged = try step("merge") { try staging.merged(runtime.map(\.1), key: runtime.map(\.0.sha256).joined(separator: ",")) }
-        let (imageRoot, closure) = try step("closure") { try staging.libraryClosure(root: merged, initBinary: initBinary, executables: executables) }
+        let programs = try step("programs") { try Staging.programs(in: runtime.filter { spec.programPackages.contains($0.0.name) }.map(\.1)) }
+        let (imageRoot, closure) = try step("closure") {
+            try staging.libraryClosure(root: merged, initBinary: initBinary, executables: executables, programs: programs)
+        }
 
         let epoch = lock.sourceDateEpoch
         let roles = try step("roles") { try RoleConfig(spec) }

@@ -33,8 +33,9 @@ public struct Staging: Sendable {
     /// Returns that root and the guest paths kiln-init needs at run time: itself, the dynamic loader, and the
     /// libraries with their symlinks.
     /// `executables` are Kiln's other guest binaries (`kiln-vpn`), placed at /sbin/<name> the same way.
-    public func libraryClosure(root base: String, initBinary: String, executables: [(name: String, path: String)] = [])
-        throws -> (root: String, closure: ELFClosure.Result) {
+    /// `programs` are guest paths of package programs already in `base` that go in with their libraries.
+    public func libraryClosure(root base: String, initBinary: String, executables: [(name: String, path: String)] = [],
+                               programs: [String] = []) throws -> (root: String, closure: ELFClosure.Result) {
         let binaries = [("kiln-init", initBinary)] + executables
         let key = try binaries.map { "\($0.0)=\(try Hashing.sha256(file: $0.1).sha256)" }.joined(separator: ",")
         let path = base + "+init-" + (executables.isEmpty ? try Hashing.sha256(file: initBinary).sha256 : Hashing.sha256(key))
@@ -54,7 +55,24 @@ public struct Staging: Sendable {
                 }
             }
         }
-        return (path, try ELFClosure(root: path).resolve(binaries: binaries.map { "/sbin/" + $0.0 }))
+        return (path, try ELFClosure(root: path).resolve(binaries: binaries.map { "/sbin/" + $0.0 } + programs))
+    }
+
+    /// The guest paths of the ELF programs in these extracted package trees' bin and sbin directories.
+    public static func programs(in trees: [String]) throws -> [String] {
+        var found: [String] = []
+        for tree in trees {
+            for dir in ["/bin", "/sbin", "/usr/bin", "/usr/sbin"] {
+                for name in (try? FileSystem.listDirectory(tree + dir)) ?? [] {
+                    guard let st = FileSystem.lstat(tree + dir + "/" + name), FileSystem.isRegular(st), st.st_mode & 0o111 != 0,
+                          let file = FileHandle(forReadingAtPath: tree + dir + "/" + name),
+                          [UInt8](file.readData(ofLength: 4)) == [0x7F, 0x45, 0x4C, 0x46]
+                    else { continue }
+                    found.append(dir + "/" + name)
+                }
+            }
+        }
+        return found.sorted()
     }
 
     private func link(tree: String, into root: String, relative: String) throws {

@@ -19,6 +19,10 @@ public struct ApplianceSpec: Sendable {
     public var files: [ImageFile]
     /// Debian packages: the base's runtime set plus the manifest's extras, sorted and unique.
     public var packages: [String]
+    /// The manifest's own `packages:`: their programs (ELF files in bin and sbin) go into the image with
+    /// their libraries, so services can run them (`wg` from wireguard-tools). The base's packages only
+    /// provide libraries.
+    public var programPackages: [String] = []
     /// Kernel modules: the base's set plus the manifest's extras plus what the roles need.
     public var modules: [String]
     public var router: RouterSpec?

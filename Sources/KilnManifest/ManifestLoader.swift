@@ -164,11 +164,13 @@ public enum ManifestLoader {
         if !vlans.isEmpty { modules.append("8021q") }
         if !bridges.isEmpty { modules.append("bridge") }
         if !tuntap.isEmpty { modules.append("tun") }
-        return ApplianceSpec(
+        var spec = ApplianceSpec(
             name: manifest.name, hostname: manifest.hostname ?? manifest.name, manifestPath: path, basePath: basePath, base: base,
             interfaces: interfaces, vlans: vlans, bridges: bridges, routes: routes, sysctl: sysctl, tuntap: tuntap,
             services: services, files: files, packages: Array(Set(base.packages + (manifest.packages ?? []))).sorted(),
             modules: unique(modules), router: manifest.router, firewall: firewall, vpn: vpn)
+        spec.programPackages = manifest.packages ?? []
+        return spec
     }
 
     static func key(_ s: String) -> CodingKey { Int(s).map { AnyCodingKey(intValue: $0) } ?? AnyCodingKey(stringValue: s) }
