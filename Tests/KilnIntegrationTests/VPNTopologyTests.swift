@@ -40,6 +40,26 @@ struct VPNTopologyTests {
         #expect(Kiln.leftovers(of: r.pid).isEmpty, "\(Kiln.leftovers(of: r.pid))")
     }
 
+    /// Site A's kiln-vpn against Linux's kernel WireGuard in another Kiln-built VM (wireguard module, `wg` and
+    /// busybox `ip` from the manifest's packages, no wg-quick): the LANs reach each other only through the tunnel.
+    @Test func kilnGatewayAndKernelWireGuard() throws {
+        let out = try Kiln.temporaryDirectory("vpnk")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let r = try Kiln.run(["test", "Appliances/vpn-kernel.topology.yaml", "--out", out])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        for check in [
+            "site A's LAN reaches the kernel peer's LAN through the tunnel",
+            "the kernel peer's LAN reaches site A's LAN",
+            "a TCP connection between Kiln's and the kernel's WireGuard",
+            "site A's LAN reaches the kernel peer's tunnel address",
+            "site A's status shows the handshake with the kernel peer",
+        ] {
+            #expect(r.stdout.contains("PASS \(check) ("), "\(check): \(r.stdout)")
+        }
+        #expect(r.stdout.contains(" 0 failed"), "\(r.stdout)")
+        #expect(Kiln.leftovers(of: r.pid).isEmpty, "\(Kiln.leftovers(of: r.pid))")
+    }
+
     /// The private and pre-shared keys are in the image (mode 0600, where kiln-vpn reads them) and nowhere
     /// else: not in kiln's output, build.json or the SBOM. kiln-vpn is in the VPN image and not in the router's.
     @Test func keysOnlyInTheImage() throws {
