@@ -25,6 +25,8 @@ struct VPNTopologyTests {
             "a TCP connection across the tunnel",
             "site A's LAN host reaches site B's tunnel address",
             "a peer that never answered the handshake carries nothing",
+            "iperf3 from site A's LAN to site B's LAN through the tunnel",
+            "iperf3 from site B's LAN to site A's LAN (reverse)",
             "site A's status shows the handshake with site B",
             "site B's status hides the pre-shared key",
         ] {
@@ -52,6 +54,8 @@ struct VPNTopologyTests {
             "the kernel peer's LAN reaches site A's LAN",
             "a TCP connection between Kiln's and the kernel's WireGuard",
             "site A's LAN reaches the kernel peer's tunnel address",
+            "iperf3 from site A's LAN to the kernel peer's LAN through the tunnel",
+            "iperf3 from the kernel peer's LAN to site A's LAN (reverse)",
             "site A's status shows the handshake with the kernel peer",
         ] {
             #expect(r.stdout.contains("PASS \(check) ("), "\(check): \(r.stdout)")
