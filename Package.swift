@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "kiln", targets: ["kiln"]),
         .executable(name: "kiln-init", targets: ["kiln-init"]),
+        .executable(name: "kiln-vpn", targets: ["kiln-vpn"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,8 +49,15 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-Xlinker", "--build-id=none"])]
         ),
 
+        // Guest executables beside kiln-init, put only into the images whose roles need them.
+        .executableTarget(
+            name: "kiln-vpn",
+            dependencies: ["KilnConfig", "KilnSystem", "KilnVPN", "CKilnShims"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--build-id=none"])]
+        ),
+
         // Host modules.
-        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", "KilnSwitch", "KilnWANOpt", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", "KilnSwitch", "KilnWANOpt", "KilnVPN", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnPackages", dependencies: [
             "KilnSystem", "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -71,7 +79,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "KilnConfigTests", dependencies: ["KilnConfig"]),
-        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnWANOpt"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnWANOpt", "KilnVPN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"], exclude: ["Helpers"]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"]),
         .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink"]),

@@ -84,17 +84,19 @@ public struct GuestSysctl: Codable, Sendable, Equatable {
     public init(key: String, value: String) { self.key = key; self.value = value }
 }
 
-/// A TUN or TAP device the runtime creates and keeps open for a service.
+/// A TUN or TAP device the runtime creates (persistent), addresses and brings up in the `tuntap` phase.
 public struct GuestTunTap: Codable, Sendable, Equatable {
     public enum Mode: String, Codable, Sendable { case tun, tap }
     public var name: InterfaceName
     public var mode: Mode
     public var addresses: [CIDR]
-    /// The Kiln service that reads and writes the device (the switch's internal port). The runtime configures
-    /// the device and lets go of it, because a single-queue TUN/TAP takes only one reader.
+    /// Prefixes routed through the device once it is up (a VPN's allowed IPs).
+    public var routes: [CIDR]?
+    /// The service that attaches to the device (`vpn`). The runtime then lets go of its descriptor, since a
+    /// single-queue TUN takes one reader; otherwise it keeps the device open for the box's lifetime.
     public var service: String?
-    public init(name: InterfaceName, mode: Mode, addresses: [CIDR], service: String? = nil) {
-        self.name = name; self.mode = mode; self.addresses = addresses; self.service = service
+    public init(name: InterfaceName, mode: Mode, addresses: [CIDR], routes: [CIDR]? = nil, service: String? = nil) {
+        self.name = name; self.mode = mode; self.addresses = addresses; self.routes = routes; self.service = service
     }
 }
 

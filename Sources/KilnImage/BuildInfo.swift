@@ -67,6 +67,7 @@ public enum BuildError: Error, CustomStringConvertible {
     case notBuilt(directory: String)
     case corruptOutput(path: String, reason: String)
     case missingInit(searched: [String])
+    case missingExecutable(name: String, searched: [String])
     case kernel(package: String, reason: String)
     case lockOutdated(lock: String, missing: [String])
     case tooLarge(artifact: String, size: Int, limit: Int)
@@ -76,6 +77,7 @@ public enum BuildError: Error, CustomStringConvertible {
         case let .notBuilt(d): return "\(d) has no build.json; run `kiln build` first"
         case let .corruptOutput(p, r): return "\(p) is unreadable: \(r)"
         case let .missingInit(s): return "kiln-init not found (looked in \(s.joined(separator: ", "))); build it with Scripts/build or pass --init"
+        case let .missingExecutable(n, s): return "\(n) not found (looked in \(s.joined(separator: ", "))); this appliance needs it: build it with Scripts/build"
         case let .kernel(p, r): return "kernel package \(p): \(r)"
         case let .lockOutdated(l, m): return "\(l) does not pin \(m.joined(separator: ", ")); run `kiln lock --update` (or build without --offline)"
         case let .tooLarge(a, s, l): return "\(a) is \(s) bytes, over the \(l)-byte budget"

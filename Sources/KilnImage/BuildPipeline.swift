@@ -43,6 +43,7 @@ public struct Builder {
         let total = Date()
         let spec = try step("manifest") { try ManifestLoader.load(options.manifest) }
         let initBinary = try step("init") { try findInit() }
+        let executables = try step("executables") { try spec.guestExecutables.map { ($0, try findGuestExecutable($0)) } }
         let cache = PackageCache(directory: options.cacheDirectory, logger: logger)
         let sources = try AptConfiguration.sources(mirror: options.mirror, distribution: spec.base.distribution)
         let (lock, lockPath, _) = try step("lock") {
@@ -62,7 +63,10 @@ public struct Builder {
         let stubTree = trees.first { $0.0.name == UnifiedKernelImage.stubPackage }?.1
         let runtime = trees.filter { $0.0.name != kernelPackage.name && $0.0.name != UnifiedKernelImage.stubPackage }
         let merged = try step("merge") { try staging.merged(runtime.map(\.1), key: runtime.map(\.0.sha256).joined(separator: ",")) }
-        let (imageRoot, closure) = try step("closure") { try staging.libraryClosure(root: merged, initBinary: initBinary, programs: spec.services.compactMap(\.argv.first)) }
+        let programs = try step("programs") { try Staging.programs(in: runtime.filter { spec.programPackages.contains($0.0.name) }.map(\.1)) }
+        let (imageRoot, closure) = try step("closure") {
+            try staging.libraryClosure(root: merged, initBinary: initBinary, executables: executables, programs: Array(Set(programs + spec.services.compactMap(\.argv.first))).sorted())
+        }
 
         let epoch = lock.sourceDateEpoch
         let roles = try step("roles") { try RoleConfig(spec) }
@@ -73,9 +77,9 @@ public struct Builder {
             services: spec.services + roles.services)
         let layers = try step("layers") {
             try LayerPlan(release: kernel.release, kernelRoot: kernelTree, modules: modules, libraryRoot: imageRoot,
-                          libraries: closure, initBinary: initBinary, files: spec.files,
+                          libraries: closure, initBinary: initBinary, executables: executables.map(\.0), files: spec.files,
                           stripSignatures: spec.base.kernel.moduleSignatures == .strip,
-                          config: [(GuestConfig.path, Array(try KilnJSON.encode(guest).pretty.utf8))] + roles.files)
+                          config: [ImageFile(path: GuestConfig.path, mode: 0o644, contents: Array(try KilnJSON.encode(guest).pretty.utf8))] + roles.files)
                 .build(cache: try LayerCache(directory: cache.directory + "/layers"), epoch: UInt32(clamping: epoch),
                        level: Int32(spec.base.compression?.level ?? 19))
         }
@@ -128,7 +132,7 @@ public struct Builder {
                         .init(file: "sbom.spdx.json", sha256: Hashing.sha256(sbom), size: sbom.count),
                         .init(file: "vmlinuz", sha256: vmlinuz.sha256, size: vmlinuz.size),
                     ] + disks,
-                    inputs: try inputs(spec: spec, lockPath: lockPath, lock: lock, initBinary: initBinary),
+                    inputs: try inputs(spec: spec, lockPath: lockPath, lock: lock, initBinary: initBinary, executables: executables),
                     layers: layers.map { .init(name: $0.name, sha256: $0.sha256, size: $0.size, reused: $0.reused) },
                     sizes: ["initramfs": initrd.size, "kernel": vmlinuz.size, "total": initrd.size + vmlinuz.size]
                         .merging(disks.map { ($0.file, $0.size) }) { $1 },
@@ -142,13 +146,14 @@ public struct Builder {
         return (outDir, info)
     }
 
-    func inputs(spec: ApplianceSpec, lockPath: String, lock: LockFile, initBinary: String) throws -> [BuildInfo.Input] {
+    func inputs(spec: ApplianceSpec, lockPath: String, lock: LockFile, initBinary: String, executables: [(String, String)]) throws -> [BuildInfo.Input] {
         var out: [BuildInfo.Input] = [
             .init(kind: "manifest", name: spec.manifestPath, version: nil, sha256: try Hashing.sha256(file: spec.manifestPath).sha256),
             .init(kind: "base", name: spec.basePath, version: nil, sha256: try Hashing.sha256(file: spec.basePath).sha256),
             .init(kind: "lock", name: lockPath, version: nil, sha256: try Hashing.sha256(file: lockPath).sha256),
             .init(kind: "init", name: "kiln-init", version: nil, sha256: try Hashing.sha256(file: initBinary).sha256),
         ]
+        out += try executables.map { .init(kind: "executable", name: $0.0, version: nil, sha256: try Hashing.sha256(file: $0.1).sha256) }
         out += lock.packages.map { .init(kind: "package", name: $0.name, version: $0.version, sha256: $0.sha256) }
         return out
     }
@@ -165,11 +170,25 @@ public struct Builder {
         }
         return found
     }
+
+    /// A Kiln guest executable besides kiln-init (`kiln-vpn`): `$KILN_VPN` (the name upper-cased without its
+    /// `kiln-` prefix, after `KILN_`), or beside the running kiln binary, as Scripts/build leaves them.
+    func findGuestExecutable(_ name: String) throws -> String {
+        var candidates: [String] = []
+        let variable = "KILN_" + name.dropFirst("kiln-".count).uppercased().replacingOccurrences(of: "-", with: "_")
+        if let env = ProcessInfo.processInfo.environment[variable] { candidates.append(env) }
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        candidates.append(me.appendingPathComponent(name).path)
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw BuildError.missingExecutable(name: name, searched: candidates)
+        }
+        return found
+    }
 }
 
 /// What the appliance's roles add to the image: their runtime config files and the services that read them.
 struct RoleConfig {
-    var files: [(String, [UInt8])] = []
+    var files: [ImageFile] = []
     var services: [GuestService] = []
 
     init(_ spec: ApplianceSpec) throws {
@@ -179,16 +198,21 @@ struct RoleConfig {
             for v in spec.vlans { addresses[v.name] = v.addresses }
             for b in spec.bridges { addresses[b.name] = b.addresses }
             let config = try DHCPServerConfig.compile(dhcp, addresses: addresses)
-            files.append((DHCPServerConfig.defaultPath, Array(try KilnJSON.encode(config).pretty.utf8)))
+            files.append(ImageFile(path: DHCPServerConfig.defaultPath, mode: 0o644, contents: Array(try KilnJSON.encode(config).pretty.utf8)))
             services.append(GuestService(name: "dhcp", argv: ["/sbin/kiln-init", "service", "dhcp", DHCPServerConfig.defaultPath]))
         }
         if let sw = spec.switch {
-            files.append((Switch.defaultConfigPath, Array(try KilnJSON.encode(sw).pretty.utf8)))
+            files.append(ImageFile(path: Switch.defaultConfigPath, mode: 0o644, contents: Array(try KilnJSON.encode(sw).pretty.utf8)))
             services.append(GuestService(name: "switch", argv: ["/sbin/kiln-init", "service", "switch", Switch.defaultConfigPath]))
         }
         if let wanopt = spec.wanopt {
-            files.append((WANOptConfig.defaultPath, Array(try KilnJSON.encode(wanopt).pretty.utf8)))
+            files.append(ImageFile(path: WANOptConfig.defaultPath, mode: 0o644, contents: Array(try KilnJSON.encode(wanopt).pretty.utf8)))
             services.append(GuestService(name: "wanopt", argv: ["/sbin/kiln-init", "service", "wanopt", WANOptConfig.defaultPath]))
+        }
+        if let vpn = spec.vpn {
+            // The keys: readable by root only, in the config layer (never in build.json or the logs).
+            files.append(ImageFile(path: vpn.configPath, mode: 0o600, contents: Array(try KilnJSON.encode(vpn.config).pretty.utf8)))
+            services.append(vpn.service)
         }
     }
 }

@@ -32,28 +32,52 @@ public struct Staging: Sendable {
     /// /sbin/kiln-init, keyed by both, so concurrent builds with different kiln-init binaries never share one.
     /// Returns that root and the guest paths kiln-init needs at run time: itself, the dynamic loader, and the
     /// libraries with their symlinks.
-    /// `programs`: other binaries in the image (services' programs from the packages) whose closure is needed
-    /// too; those not in the packages are left out (a service may run a file the manifest adds).
-    public func libraryClosure(root base: String, initBinary: String, programs: [String] = []) throws -> (root: String, closure: ELFClosure.Result) {
-        let initHash = try Hashing.sha256(file: initBinary).sha256
-        let path = base + "+init-" + initHash
+    /// `executables` are Kiln's other guest binaries (`kiln-vpn`), placed at /sbin/<name> the same way.
+    /// `programs` are guest paths of programs that go in with their libraries: the manifest packages' programs, and
+    /// the services' programs (those not in the packages are left out; a service may run a file the manifest adds).
+    public func libraryClosure(root base: String, initBinary: String, executables: [(name: String, path: String)] = [],
+                               programs: [String] = []) throws -> (root: String, closure: ELFClosure.Result) {
+        let binaries = [("kiln-init", initBinary)] + executables
+        let key = try binaries.map { "\($0.0)=\(try Hashing.sha256(file: $0.1).sha256)" }.joined(separator: ",")
+        let path = base + "+init-" + (executables.isEmpty ? try Hashing.sha256(file: initBinary).sha256 : Hashing.sha256(key))
         if FileSystem.lstat(path + "/.complete") == nil {
             try publish(path) { tmp in
                 try link(tree: base, into: tmp, relative: "")
                 try FileSystem.makeDirectories(tmp + "/sbin")
-                let target = tmp + "/sbin/kiln-init"
-                let strip = try? Process.run(URL(fileURLWithPath: "/usr/bin/strip"), arguments: ["--strip-all", "-o", target, initBinary])
-                strip?.waitUntilExit()
-                if strip?.terminationStatus != 0 {
-                    unlink(target)
-                    try FileManager.default.copyItem(atPath: initBinary, toPath: target)
+                for (name, binary) in binaries {
+                    let target = tmp + "/sbin/" + name
+                    let strip = try? Process.run(URL(fileURLWithPath: "/usr/bin/strip"), arguments: ["--strip-all", "-o", target, binary])
+                    strip?.waitUntilExit()
+                    if strip?.terminationStatus != 0 {
+                        unlink(target)
+                        try FileManager.default.copyItem(atPath: binary, toPath: target)
+                    }
+                    chmod(target, 0o755)
                 }
-                chmod(target, 0o755)
             }
         }
         let root = StagingRoot(path)
-        let present = programs.filter { $0.hasPrefix("/") && $0 != "/sbin/kiln-init" && FileSystem.lstat(root.hostPath($0)) != nil }
-        return (path, try ELFClosure(root: path).resolve(binaries: ["/sbin/kiln-init"] + present))
+        // A service's program that no package provides (a file the manifest adds) has no closure to follow.
+        let kiln = Set(binaries.map { "/sbin/" + $0.0 })
+        let present = programs.filter { $0.hasPrefix("/") && !kiln.contains($0) && FileSystem.lstat(root.hostPath($0)) != nil }
+        return (path, try ELFClosure(root: path).resolve(binaries: binaries.map { "/sbin/" + $0.0 } + present))
+    }
+
+    /// The guest paths of the ELF programs in these extracted package trees' bin and sbin directories.
+    public static func programs(in trees: [String]) throws -> [String] {
+        var found: [String] = []
+        for tree in trees {
+            for dir in ["/bin", "/sbin", "/usr/bin", "/usr/sbin"] {
+                for name in (try? FileSystem.listDirectory(tree + dir)) ?? [] {
+                    guard let st = FileSystem.lstat(tree + dir + "/" + name), FileSystem.isRegular(st), st.st_mode & 0o111 != 0,
+                          let file = FileHandle(forReadingAtPath: tree + dir + "/" + name),
+                          [UInt8](file.readData(ofLength: 4)) == [0x7F, 0x45, 0x4C, 0x46]
+                    else { continue }
+                    found.append(dir + "/" + name)
+                }
+            }
+        }
+        return found.sorted()
     }
 
     private func link(tree: String, into root: String, relative: String) throws {
@@ -121,16 +145,18 @@ struct LayerPlan {
     var libraryRoot: String
     var libraries: ELFClosure.Result
     var initBinary: String
+    /// Kiln's other guest executables, already in `libraryRoot` at /sbin/<name>.
+    var executables: [String]
     var files: [ImageFile]
     /// Modules go in without their appended signatures (`kernel.moduleSignatures: strip`).
     var stripSignatures: Bool
     /// Files compiled from the manifest: `/etc/kiln/config.json` and each role's runtime config.
-    var config: [(String, [UInt8])]
+    var config: [ImageFile]
 
     init(release: String, kernelRoot: String, modules: [ModuleIndex.Module], libraryRoot: String, libraries: ELFClosure.Result,
-         initBinary: String, files: [ImageFile], stripSignatures: Bool = false, config: [(String, [UInt8])]) {
+         initBinary: String, executables: [String] = [], files: [ImageFile], stripSignatures: Bool = false, config: [ImageFile]) {
         self.release = release; self.kernelRoot = kernelRoot; self.modules = modules; self.libraryRoot = libraryRoot
-        self.libraries = libraries; self.initBinary = initBinary; self.files = files; self.config = config
+        self.libraries = libraries; self.initBinary = initBinary; self.executables = executables; self.files = files; self.config = config
         self.stripSignatures = stripSignatures
     }
 
@@ -147,16 +173,19 @@ struct LayerPlan {
             let bytes = try ModuleScanner.loadableBytes(ofFile: kernelRoot + moduleDir + m.path)
             return .file(moduleDir + m.imagePath, bytes: stripSignatures ? try ModuleSignature.stripped(bytes, module: m.path) : bytes)
         }
-        let libs = try CpioEntry.staged(root: libraryRoot, paths: libraries.paths.filter { $0 != "/sbin/kiln-init" })
+        let ownBinaries = Set(["/sbin/kiln-init"] + executables.map { "/sbin/" + $0 })
+        let libs = try CpioEntry.staged(root: libraryRoot, paths: libraries.paths.filter { !ownBinaries.contains($0) })
         let initEntry = try CpioEntry.staged(root: libraryRoot, paths: ["/sbin/kiln-init"])
+        let executableEntries = try CpioEntry.staged(root: libraryRoot, paths: executables.map { "/sbin/" + $0 })
         let fileEntries = files.map { CpioEntry.file($0.path, bytes: $0.contents, mode: $0.mode) }
         return [
             ImageLayer(name: "base", entries: base),
             ImageLayer(name: "modules", entries: moduleEntries),
             ImageLayer(name: "libraries", entries: libs),
             ImageLayer(name: "init", entries: initEntry),
+            ImageLayer(name: "executables", entries: executableEntries),
             ImageLayer(name: "files", entries: fileEntries),
-            ImageLayer(name: "config", entries: config.map { .file($0.0, bytes: $0.1) }),
+            ImageLayer(name: "config", entries: config.map { .file($0.path, bytes: $0.contents, mode: $0.mode) }),
         ].filter { !$0.entries.isEmpty }
     }
 

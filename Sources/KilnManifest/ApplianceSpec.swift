@@ -21,6 +21,10 @@ public struct ApplianceSpec: Sendable {
     public var files: [ImageFile]
     /// Debian packages: the base's runtime set plus the manifest's extras, sorted and unique.
     public var packages: [String]
+    /// The manifest's own `packages:`: their programs (ELF files in bin and sbin) go into the image with
+    /// their libraries, so services can run them (`wg` from wireguard-tools). The base's packages only
+    /// provide libraries.
+    public var programPackages: [String] = []
     /// Kernel modules: the base's set plus the manifest's extras plus what the roles need.
     public var modules: [String]
     public var router: RouterSpec?
@@ -31,6 +35,13 @@ public struct ApplianceSpec: Sendable {
     public var firewall: CompiledFirewall?
     /// The WAN optimizer service's config (its key is among `files`, root-only).
     public var wanopt: WANOptConfig?
+    /// The VPN role (`vpn:`); its config holds resolved keys and is never printed.
+    public var vpn: VPNRole?
+    /// Kiln guest executables besides kiln-init this image needs (`kiln-vpn`), found beside kiln at build time
+    /// and placed at `/sbin/<name>`.
+    public var guestExecutables: [String] {
+        vpn == nil ? [] : [VPNRole.executable]
+    }
 
     /// Every interface name the box will have (NICs, VLANs, bridges, TUN/TAP).
     public var allInterfaceNames: [String] {
@@ -43,6 +54,7 @@ public struct ImageFile: Sendable, Equatable {
     public var path: String
     public var mode: UInt32
     public var contents: [UInt8]
+    public init(path: String, mode: UInt32, contents: [UInt8]) { self.path = path; self.mode = mode; self.contents = contents }
 }
 
 /// A firewall that passed validation and libnftables' dry run, with the modules its ruleset needs.

@@ -47,6 +47,15 @@ enum FirewallLoading {
                 }
                 if !spec.masquerade.contains(zone.name) { spec.masquerade.append(zone.name) }
             }
+            // The VPN's UDP port is open to the box from every zone, after the manifest's own rules (so a rule
+            // written there can still restrict it). Traffic from the tunnel is filtered by the zone its
+            // interface is in, like any other interface's.
+            if let port = manifest.vpn?.listenPort, let p = UInt16(exactly: port), let range = try? PortRange(p, p) {
+                for zone in spec.zones {
+                    spec.rules.append(Rule(from: zone.name, to: "self", proto: [.udp], dport: .ports([range]), action: .accept,
+                                           comment: "vpn listen port"))
+                }
+            }
             return spec
         }
         guard !masquerade.isEmpty else { return nil }

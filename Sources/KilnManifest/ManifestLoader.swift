@@ -86,6 +86,12 @@ public enum ManifestLoader {
             let found = SwitchLoading.check(sw, manifest: manifest, locator: locator, claim: claim, tuntap: &tuntap)
             problems += found
         }
+        var vpn: VPNRole?
+        if let section = manifest.vpn {
+            vpn = VPNLoading.load(section, claim: claim, manifestDirectory: manifestDir, environment: ProcessInfo.processInfo.environment,
+                                  locator: locator, problems: &problems)
+            if let vpn { tuntap.append(vpn.tunnel) }
+        }
 
         var routes: [GuestRoute] = []
         for (i, r) in (manifest.routes ?? []).enumerated() {
@@ -130,6 +136,7 @@ public enum ManifestLoader {
         for (name, spec) in manifest.services?.entries ?? [] {
             if !isValidName(name) { fail(["services", name], "service name '\(name)' must be a-z, 0-9 and '-'") }
             if spec.run.isEmpty || !(spec.run.first?.hasPrefix("/") ?? false) { fail(["services", name, "run"], "'run' must start with an absolute program path") }
+            if vpn != nil && name == "vpn" { fail(["services", name], "the service name 'vpn' is taken by the vpn section's kiln-vpn") }
             services.append(GuestService(name: name, argv: spec.run, env: (spec.env?.entries ?? []).map { "\($0.key)=\($0.value.text)" },
                                          restart: spec.restart ?? .always))
         }
@@ -180,11 +187,13 @@ public enum ManifestLoader {
         if manifest.switch != nil { modules += SwitchLoading.modules }
         // TPROXY and the socket match of the interception table (their dependencies come with the closure).
         if wanopt != nil { modules += ["nft_tproxy", "nft_socket"] }
-        return ApplianceSpec(
+        var spec = ApplianceSpec(
             name: manifest.name, hostname: manifest.hostname ?? manifest.name, manifestPath: path, basePath: basePath, base: base,
             interfaces: interfaces, vlans: vlans, bridges: bridges, routes: routes, sysctl: sysctl, tuntap: tuntap,
             services: services, files: files, packages: Array(Set(base.packages + (manifest.packages ?? []))).sorted(),
-            modules: unique(modules), router: manifest.router, switch: manifest.switch, firewall: firewall, wanopt: wanopt)
+            modules: unique(modules), router: manifest.router, switch: manifest.switch, firewall: firewall, wanopt: wanopt, vpn: vpn)
+        spec.programPackages = manifest.packages ?? []
+        return spec
     }
 
     static func key(_ s: String) -> CodingKey { Int(s).map { AnyCodingKey(intValue: $0) } ?? AnyCodingKey(stringValue: s) }

@@ -22,7 +22,7 @@ public struct ApplianceManifest: Decodable, Sendable {
     public var firewall: FirewallSpec?
     /// The fast-path switch: NIC ports, an optional internal TAP port, VLANs, mirrors and flow export.
     public var `switch`: SwitchSpec?
-    public var vpn: RoleSlot?
+    public var vpn: VPNSection?
     public var wanopt: WANOptSection?
 }
 
@@ -104,12 +104,31 @@ public struct RouterSpec: Decodable, Sendable {
     public var dhcp: DHCPSection?
 }
 
-/// A role section this version of Kiln recognises but does not build yet; present it and the build stops
-/// with an error that says so, rather than silently producing an appliance without it.
-public struct RoleSlot: Decodable, Sendable {
-    public init(from decoder: Decoder) throws {
-        let role = decoder.codingPath.last?.stringValue ?? "this"
-        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-            debugDescription: "the '\(role)' role is not supported by this version of Kiln yet"))
-    }
+/// The VPN role: one WireGuard interface run by `/sbin/kiln-vpn` over a TUN device the runtime creates.
+public struct VPNSection: Decodable, Sendable {
+    /// The TUN interface's name (default `vpn0`).
+    public var interface: String?
+    /// Addresses of the tunnel interface.
+    public var addresses: [CIDR]
+    public var listenPort: Int
+    public var privateKey: SecretSource
+    public var peers: [VPNPeerSpec]
+}
+
+/// One peer: its public key, the prefixes routed to it (cryptokey routing), where to reach it.
+public struct VPNPeerSpec: Decodable, Sendable {
+    public var publicKey: String
+    public var presharedKey: SecretSource?
+    public var allowedIPs: [CIDR]
+    /// `a.b.c.d:port` or `[v6]:port`; without one the peer is reached once it has sent a valid packet.
+    public var endpoint: String?
+    /// Seconds between keepalives when idle (0 or absent: off).
+    public var persistentKeepalive: Int?
+}
+
+/// A secret read at build time: `{ file: PATH }` (relative to the manifest) or `{ env: NAME }`. Its value is
+/// never printed: errors say where it came from, not what it was.
+public struct SecretSource: Decodable, Sendable {
+    public var file: String?
+    public var env: String?
 }

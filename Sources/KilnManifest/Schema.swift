@@ -58,6 +58,13 @@ public enum ManifestSchema {
                                                     "size-mib": integer(8, 1 << 20)], required: []),
                                    "chunk-size": integer(1024, 1 << 20), "compression-level": integer(1, 19), "window-kib": integer(16, 65536)],
                                   required: ["lan", "key"])),
+                ("vpn", object(["interface": ifname, "addresses": array(cidr), "listenPort": integer(1, 65535), "privateKey": secret,
+                                "peers": array(object(["publicKey": described("string", "base64 of 32 bytes, as `wg pubkey` prints"),
+                                                       "presharedKey": secret, "allowedIPs": array(cidr),
+                                                       "endpoint": described("string", "address:port or [v6]:port"),
+                                                       "persistentKeepalive": integer(0, 65535)],
+                                                      required: ["publicKey", "allowedIPs"]))],
+                               required: ["addresses", "listenPort", "privateKey", "peers"])),
             ])),
         ])
     }
@@ -68,6 +75,11 @@ public enum ManifestSchema {
                required: [])
     }
     static let cidr = described("string", "address/prefix, e.g. 10.0.0.1/24")
+    /// A key read at build time, never written into the manifest.
+    static var secret: JSONValue {
+        .object([("oneOf", .array([object(["file": described("string", "a key file, relative to the manifest")], required: ["file"]),
+                                   object(["env": described("string", "an environment variable holding the key")], required: ["env"])]))])
+    }
     static let ip = described("string", "an IPv4 or IPv6 address")
     static let ifname = .object([("type", .string("string")), ("maxLength", .int(15))]) as JSONValue
     static var interface: JSONValue {

@@ -27,6 +27,7 @@ public struct CheckRunner {
         else if let t = check.tcp { what = "tcp \(t)" }
         else if let u = check.udp { what = "udp \(u)" }
         else if let r = check.run { what = "run `\(r)`" }
+        else if let c = check.console { what = "console `\(c)`" + (check.output.map { " prints '\($0)'" } ?? "") }
         else { what = "event \(check.event ?? "?")" }
         return "\(check.on): \(what) → \(check.expect?.rawValue ?? "ok")"
     }

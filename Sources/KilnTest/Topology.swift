@@ -61,7 +61,8 @@ public struct Topology: Decodable, Sendable {
 
     struct LinkOptions: Decodable { var vlan: Int? }
 
-    /// One check, run on a host (`on: client`) or against a VM's console (`on: r1`, `event: ready`).
+    /// One check, run on a host (`on: client`) or against a VM's console (`on: r1`, `event: ready`, or
+    /// `console: status` with `output:` a text the console must print in answer).
     public struct CheckSpec: Decodable, Sendable {
         public var name: String?
         public var on: String
@@ -70,12 +71,12 @@ public struct Topology: Decodable, Sendable {
         public var udp: String?
         public var run: String?
         public var event: String?
-        /// A line typed on the VM's console (`on` a VM). With `event`, the check waits (up to `timeout`,
-        /// retyping the line every second) for that event, and with `output` for one whose `key=value` fields
-        /// contain that text.
+        /// A line typed on the VM's serial console (a kiln-init command such as `status`). With `event`, the check
+        /// waits (up to `timeout`, retyping the line every second) for that event, with `output` in its `key=value`
+        /// fields; without, for a console line after it that contains `output`.
         public var console: String?
         public var expect: Expectation?
-        /// For `run`: a substring the output must contain; for `console` with `event`: text in the event's fields.
+        /// For `run` and `console`: a substring the output must contain; for `console` with `event`: text in the event's fields.
         public var output: String?
         public var timeout: Double?
     }

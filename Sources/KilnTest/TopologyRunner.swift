@@ -48,8 +48,10 @@ public final class TopologyRunner: @unchecked Sendable {
                 try startBackground()
                 let runner = CheckRunner(fabric: fabric, timeoutScale: timeoutScale.factor)
                 for check in topology.checks {
-                    if let line = check.console {
-                        checks.append(consoleCheck(check, line: line))
+                    if let line = check.console, check.event != nil {
+                        checks.append(consoleEventCheck(check, line: line))
+                    } else if let command = check.console {
+                        checks.append(consoleCheck(check, command: command))
                     } else if let event = check.event {
                         checks.append(eventCheck(check, event: event))
                     } else {
@@ -138,7 +140,7 @@ public final class TopologyRunner: @unchecked Sendable {
     }
 
     /// Types `line` on the VM's console; with `event`, waits for a matching event that arrives after it.
-    private func consoleCheck(_ check: Topology.CheckSpec, line: String) -> CheckResult {
+    private func consoleEventCheck(_ check: Topology.CheckSpec, line: String) -> CheckResult {
         let started = Date()
         let name = check.name ?? "\(check.on): console `\(line)`" + (check.event.map { " → \($0)" } ?? "")
         guard let vm = lock.withLock({ vms[check.on] }) else {
@@ -168,6 +170,33 @@ public final class TopologyRunner: @unchecked Sendable {
             }
         } while Date() < deadline
         return CheckResult(name: name, passed: false, detail: "no '\(check.event ?? "")' event with '\(check.output ?? "")'; last: \(last)",
+                           seconds: Date().timeIntervalSince(started))
+    }
+
+    /// Types `command` on the VM's console and waits (the check's timeout, default 3 s, scaled) for a console
+    /// line after it that contains `output`.
+    private func consoleCheck(_ check: Topology.CheckSpec, command: String) -> CheckResult {
+        let started = Date()
+        let name = CheckRunner.name(of: check)
+        guard let vm = lock.withLock({ vms[check.on] }) else {
+            return CheckResult(name: name, passed: false, detail: "no VM '\(check.on)'", seconds: 0)
+        }
+        let after = vm.console?.tail.last?.seconds ?? 0
+        do { try vm.sendConsoleLine(command) } catch {
+            return CheckResult(name: name, passed: false, detail: "cannot type on the console: \(error)", seconds: 0)
+        }
+        let deadline = Date().addingTimeInterval((check.timeout ?? 3) * timeoutScale.factor)
+        var answer: [String] = []
+        var found = false
+        repeat {
+            usleep(200_000)
+            answer = (vm.console?.tail ?? []).filter { $0.seconds > after }.map(\.text)
+            found = check.output.map { want in answer.contains { $0.contains(want) } } ?? !answer.isEmpty
+        } while !found && Date() < deadline
+        let expectFound = (check.expect ?? .ok) == .ok
+        let shown = answer.suffix(12).joined(separator: "\n")
+        return CheckResult(name: name, passed: found == expectFound,
+                           detail: (found ? "the console printed it" : "not printed") + (shown.isEmpty ? "" : "\n" + shown),
                            seconds: Date().timeIntervalSince(started))
     }
 

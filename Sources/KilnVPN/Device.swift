@@ -20,6 +20,15 @@ public final class VPNDevice: @unchecked Sendable {
     private var handshakesInWindow = 0
     /// Above this many handshake messages a second, mac2 (a cookie) is required.
     public var underLoadThreshold = 256
+    /// Packets that found no session, per peer, sent once its handshake completes (as wireguard-go and the
+    /// kernel do), so the first packets of a flow are not lost to the handshake. Only this slow path copies.
+    private var staged: [Int: [[UInt8]]] = [:]
+    /// When each peer's oldest staged packet was queued; dropped after `stagedLifetime` (the handshake gave up).
+    private var stagedSince: [Int: UInt64] = [:]
+    private static let stagedLifetime: UInt64 = 90_000_000_000
+    private let stagedCount = Atomic<Int>(0)
+    /// Staged packets kept per peer; older ones are dropped first.
+    public static let maxStagedPerPeer = 128
 
     /// Opens the TUN device and binds the UDP port (dual-stack) from `config`; `start()` begins forwarding.
     public init(config: VPNConfig) throws {
@@ -217,9 +226,19 @@ public final class VPNDevice: @unchecked Sendable {
                     handshakesInWindow += 1
                     underLoad = handshakesInWindow > underLoadThreshold
                 }
+                let type = n > 0 ? buffer[0] : 0
+                var flush = false
                 let result = withLock {
                     let r = engine.receive(buffer, length: n, from: from, now: now, underLoad: underLoad)
                     if !engine.outbox.isEmpty { drainOutbox(into: &pending) }
+                    // A handshake response (we initiated) or the first transport message (we responded) makes
+                    // a session usable: send what waited for it.
+                    if stagedCount.load(ordering: .relaxed) > 0 {
+                        switch r {
+                        case .packet(let peer, _), .keepalive(let peer): flush = staged[peer] != nil
+                        default: flush = type == 2
+                        }
+                    }
                     return r
                 }
                 switch result {
@@ -228,8 +247,45 @@ public final class VPNDevice: @unchecked Sendable {
                 case .keepalive, .dropped: break
                 }
                 if !pending.isEmpty { sendPending(&pending) }
+                if flush { flushStaged(now: now) }
             }
         }
+    }
+
+    /// Keeps a copy of a packet that found no session (called with the lock held).
+    private func stage(_ packet: UnsafeRawBufferPointer, peer: Int) {
+        var queue = staged[peer] ?? []
+        if queue.count >= VPNDevice.maxStagedPerPeer { queue.removeFirst() } else { stagedCount.add(1, ordering: .relaxed) }
+        queue.append(Array(packet))
+        if staged[peer] == nil { stagedSince[peer] = MonotonicClock.nanoseconds() }
+        staged[peer] = queue
+    }
+
+    /// Seals and sends the staged packets of every peer that now has a session.
+    private func flushStaged(now: UInt64) {
+        var out: [(Endpoint, [UInt8])] = []
+        var pending: [(Endpoint, [UInt8])] = []
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536 + 64, alignment: 16)
+        defer { scratch.deallocate() }
+        withLock {
+            for (peer, queue) in staged {
+                var sent = 0
+                for packet in queue {
+                    packet.withUnsafeBytes { scratch.baseAddress!.advanced(by: 16).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                    let r = engine.send(scratch, length: packet.count, now: now)
+                    if case .noSession = r { break }
+                    if case .send(_, let length, let endpoint) = r { out.append((endpoint, Array(scratch[0..<length]))) }
+                    sent += 1
+                }
+                if sent == 0 { continue }
+                stagedCount.subtract(sent, ordering: .relaxed)
+                staged[peer] = sent == queue.count ? nil : Array(queue.dropFirst(sent))
+                if staged[peer] == nil { stagedSince[peer] = nil }
+            }
+            if !engine.outbox.isEmpty { drainOutbox(into: &pending) }
+        }
+        sendPending(&out)
+        sendPending(&pending)
     }
 
     /// TUN → UDP: encrypts packets for the peer that owns their destination.
@@ -248,6 +304,7 @@ public final class VPNDevice: @unchecked Sendable {
                 let now = VPNDevice.now()
                 let result = withLock {
                     let r = engine.send(buffer, length: n, now: now)
+                    if case .noSession(let peer) = r { stage(UnsafeRawBufferPointer(rebasing: buffer[16..<(16 + n)]), peer: peer) }
                     if !engine.outbox.isEmpty { drainOutbox(into: &pending) }
                     return r
                 }
@@ -267,6 +324,15 @@ public final class VPNDevice: @unchecked Sendable {
                 drainOutbox(into: &pending)
             }
             sendPending(&pending)
+            if stagedCount.load(ordering: .relaxed) > 0 {
+                withLock {
+                    for (peer, since) in stagedSince where now &- since > VPNDevice.stagedLifetime {
+                        stagedCount.subtract(staged[peer]?.count ?? 0, ordering: .relaxed)
+                        staged[peer] = nil
+                        stagedSince[peer] = nil
+                    }
+                }
+            }
             var ts = timespec(tv_sec: 0, tv_nsec: 100_000_000)
             nanosleep(&ts, nil)
         }

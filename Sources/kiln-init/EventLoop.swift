@@ -56,6 +56,7 @@ struct EventLoop {
             for s in supervisor.services {
                 Events.emit("status", [("service", .string(s.spec.name)), ("running", .bool(s.running)), ("restarts", .int(Int64(s.restarts)))])
             }
+            vpnStatus()
             return false
         case "wanopt", "kiln wanopt":
             WANOptConsole.emitStatus()
@@ -69,6 +70,32 @@ struct EventLoop {
             }
             Events.log("unknown console command '\(command)' (try: status, wanopt, service stop|start NAME, poweroff)")
             return false
+        }
+    }
+}
+
+extension EventLoop {
+    /// Each running VPN interface's `wg show`-like status (what `kiln-vpn show` prints), asked over its control
+    /// socket and written to the console as `[vpn] …` lines.
+    static let vpnControlDirectory = "/run/kiln-vpn"
+
+    func vpnStatus() {
+        guard let dir = opendir(EventLoop.vpnControlDirectory) else { return }
+        var sockets: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasSuffix(".sock") { sockets.append(name) }
+        }
+        closedir(dir)
+        for name in sockets.sorted() {
+            do {
+                let text = try UnixSocket.request(EventLoop.vpnControlDirectory + "/" + name, "show", timeoutMs: 1000)
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0) {
+                    Events.line("[vpn] " + line)
+                }
+            } catch {
+                Events.log("vpn status from \(name): \(error)")
+            }
         }
     }
 }

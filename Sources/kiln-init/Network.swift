@@ -77,8 +77,9 @@ enum Network {
         return [("addresses", .int(Int64(count))), ("routes", .int(Int64(config.routes.count))), ("vlans", .int(Int64(config.vlans.count)))]
     }
 
-    /// TUN/TAP devices, persistent so the services that use them attach by name; the runtime keeps them open,
-    /// except those a Kiln service reads itself (`service`), which it closes so that service can attach.
+    /// TUN/TAP devices, persistent so the services that use them attach by name, with their addresses and
+    /// routes. The runtime keeps open the ones no service claims; a claimed one (a VPN's) is released so its
+    /// service can attach, and it outlives that service's restarts with its addresses and routes.
     static func tuntap(_ config: GuestConfig) throws -> [TunDevice] {
         guard !config.tuntap.isEmpty else { return [] }
         let nl = try session()
@@ -87,6 +88,9 @@ enum Network {
             let index = try nl.link(named: t.name.value).index
             for a in t.addresses { try nl.addAddress(index: index, bytes: a.address.bytes, prefix: UInt8(a.prefixLength)) }
             try nl.setUp(index: index)
+            for r in t.routes ?? [] {
+                try nl.addRoute(destination: r.network.bytes, prefix: UInt8(r.prefixLength), gateway: nil, oif: index, metric: nil)
+            }
             return t.service == nil ? device : nil
         }
     }

@@ -16,6 +16,9 @@ final class Supervisor {
         /// Kiln's own services (`kiln-init service …`): forked rather than exec'ed, and they report readiness;
         /// other programs are given time instead.
         var builtIn: Bool { spec.argv.count >= 3 && spec.argv[0] == "/sbin/kiln-init" && spec.argv[1] == "service" }
+        /// Kiln's programs report readiness on `KILN_READY_FD`: its built-in services and its other guest
+        /// executables (`/sbin/kiln-vpn`).
+        var reportsReady: Bool { builtIn || (spec.argv.first.map { $0.hasPrefix("/sbin/kiln-") } ?? false) }
         var pending: [UInt8] = []
         var restarts = 0
         var nextStart: UInt64 = 0
@@ -39,7 +42,7 @@ final class Supervisor {
 
     func start(_ s: Service) throws {
         let (readEnd, writeEnd) = try FileDescriptor.pipe()
-        let readiness = s.builtIn ? try FileDescriptor.pipe() : nil
+        let readiness = s.reportsReady ? try FileDescriptor.pipe() : nil
         let devNull = try FileDescriptor.open("/dev/null", .readOnly)
         var environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + s.spec.env
         if readiness != nil { environment.append("\(Readiness.environmentVariable)=3") }
@@ -134,11 +137,11 @@ final class Supervisor {
             for fd in outputs { drain(fd) }
             if !failures.isEmpty { return failures }
             // Ended cleanly before saying it was ready (an unclean end is in `failures` already).
-            let ended = services.filter { $0.builtIn && !$0.ready && !$0.running }
+            let ended = services.filter { $0.reportsReady && !$0.ready && !$0.running }
             if !ended.isEmpty { return ended.map { "\($0.spec.name) exited before reporting ready" } }
             let now = MonotonicClock.nanoseconds()
             let given = now >= start + UInt64(silentMs) * 1_000_000
-            let waiting = services.filter { !$0.ready && ($0.builtIn || !given) }
+            let waiting = services.filter { !$0.ready && ($0.reportsReady || !given) }
             if waiting.isEmpty { return [] }
             if now >= deadline {
                 return waiting.map { "\($0.spec.name) did not report ready within \(ms) ms" }

@@ -60,9 +60,10 @@ struct ManifestErrorTests {
         #expect(e?.location.file == "m.yaml")
     }
 
-    @Test func unsupportedRoleSaysSo() {
-        let e = decodeError(header + "vpn: { listen: 51820 }\n")
-        #expect(e?.description == "m.yaml:4:6: error: vpn: the 'vpn' role is not supported by this version of Kiln yet")
+    @Test func unknownKeyInARoleSectionIsNamedWithItsPosition() {
+        let e = decodeError(header + "wanopt: { peers: [] }\n")
+        #expect(e?.location.line == 4, "\(String(describing: e))")
+        #expect(e?.description.contains("peers") == true, "\(String(describing: e))")
     }
 
     @Test func booleansAreStrict() {
