@@ -38,7 +38,7 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-O"])]),
         // SHA-256 with SHA-NI; optimised even in debug builds, the chunk store hashes every chunk it reads.
         .target(name: "CKilnHash", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "KilnDedup", dependencies: ["CKilnHash", "CZstd", "KilnSystem"]),
+        .target(name: "KilnDedup", dependencies: ["CKilnHash", "KilnSystem"]),
         .target(name: "KilnWANOpt", dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnFirewall", "KilnDedup", "CKilnHash"]),
         .target(name: "KilnVPN", dependencies: ["KilnConfig", "KilnSystem", .product(name: "Crypto", package: "swift-crypto")]),
 

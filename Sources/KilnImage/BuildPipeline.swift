@@ -65,7 +65,7 @@ public struct Builder {
         let merged = try step("merge") { try staging.merged(runtime.map(\.1), key: runtime.map(\.0.sha256).joined(separator: ",")) }
         let programs = try step("programs") { try Staging.programs(in: runtime.filter { spec.programPackages.contains($0.0.name) }.map(\.1)) }
         let (imageRoot, closure) = try step("closure") {
-            try staging.libraryClosure(root: merged, initBinary: initBinary, executables: executables, programs: Array(Set(programs + spec.services.compactMap(\.argv.first))).sorted())
+            try staging.libraryClosure(root: merged, initBinary: initBinary, executables: executables, programs: Array(Set(programs + spec.services.compactMap(\.argv.first) + spec.runtimeLibraries)).sorted())
         }
 
         let epoch = lock.sourceDateEpoch

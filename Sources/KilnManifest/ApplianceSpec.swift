@@ -43,6 +43,11 @@ public struct ApplianceSpec: Sendable {
         vpn == nil ? [] : [VPNRole.executable]
     }
 
+    /// Libraries the roles' services open at run time (dlopen) rather than link, placed with their closure.
+    public var runtimeLibraries: [String] {
+        wanopt == nil ? [] : WANOptConfig.runtimeLibraries
+    }
+
     /// Every interface name the box will have (NICs, VLANs, bridges, TUN/TAP).
     public var allInterfaceNames: [String] {
         interfaces.map(\.name.value) + vlans.map(\.name.value) + bridges.map(\.name.value) + tuntap.map(\.name.value)

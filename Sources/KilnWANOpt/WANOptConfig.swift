@@ -1,8 +1,12 @@
+import KilnDedup
 import KilnConfig
 
 /// The WAN optimizer service's configuration, compiled by the builder from the manifest's `wanopt:` section
 /// and written to `/etc/kiln/wanopt.json` in the image (the key itself stays in its own file).
 public struct WANOptConfig: Codable, Sendable, Equatable {
+    /// Libraries the service opens at run time rather than links; an image with the service carries them.
+    public static let runtimeLibraries = [Zstd.path]
+
     public static let defaultPath = "/etc/kiln/wanopt.json"
 
     /// A label for logs and status (e.g. "branch", "dc").

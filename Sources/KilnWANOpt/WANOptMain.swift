@@ -30,6 +30,10 @@ extension WANOptService {
                 return 1
             }
         }
+        do { try Zstd.require() } catch {
+            log("\(error)")
+            return 1
+        }
         stopSignal = 0
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { _ in stopSignal = 1 }
