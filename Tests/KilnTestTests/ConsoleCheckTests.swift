@@ -34,8 +34,15 @@ struct ConsoleCheckTests {
     }
 
     @Test func oneKindPerCheck() throws {
-        #expect { _ = try self.load("{ on: a, console: status, event: ready }") } throws: {
+        #expect { _ = try self.load("{ on: a, console: status, ping: 10.0.0.1 }") } throws: {
             "\($0)".contains("a check needs exactly one of ping, tcp, udp, run, event or console")
         }
+    }
+
+    /// A console line may name the event that answers it (`service stop dhcp` → a `service` event).
+    @Test func consoleWithAnEventWaitsForThatEvent() throws {
+        let t = try load("{ on: a, console: \"service stop dhcp\", event: service, output: \"signal=9\" }")
+        #expect(t.checks.first?.console == "service stop dhcp")
+        #expect(t.checks.first?.event == "service")
     }
 }
