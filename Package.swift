@@ -78,6 +78,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Helpers shared by the test targets: a fixed-seed generator, commands with a deadline.
+        .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
         .testTarget(name: "KilnConfigTests", dependencies: ["KilnConfig"]),
         .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnWANOpt", "KilnVPN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"], exclude: ["Helpers"]),
@@ -90,10 +92,10 @@ let package = Package(
         // Counts the heap allocations of a thread (defines malloc & co. in the test binary); KilnSwitchTests proves
         // the forwarding path allocates nothing per frame with it.
         .target(name: "CAllocationCounter", path: "Tests/Helpers/CAllocationCounter"),
-        .testTarget(name: "KilnSwitchTests", dependencies: ["KilnSwitch", "KilnSystem", "CAllocationCounter"], exclude: ["Golden", "Tools"]),
-        .testTarget(name: "KilnVPNTests", dependencies: ["KilnVPN"]),
-        .testTarget(name: "KilnDedupTests", dependencies: ["KilnDedup", "CKilnHash", "KilnSystem"]),
-        .testTarget(name: "KilnWANOptTests", dependencies: ["KilnWANOpt", "KilnSystem", "KilnConfig", "KilnDedup"], exclude: ["Tools"]),
+        .testTarget(name: "KilnSwitchTests", dependencies: ["KilnTestSupport", "KilnSwitch", "KilnSystem", "CAllocationCounter"], exclude: ["Golden", "Tools"]),
+        .testTarget(name: "KilnVPNTests", dependencies: ["KilnTestSupport", "KilnVPN"]),
+        .testTarget(name: "KilnDedupTests", dependencies: ["KilnTestSupport", "KilnDedup", "CKilnHash", "KilnSystem"]),
+        .testTarget(name: "KilnWANOptTests", dependencies: ["KilnTestSupport", "KilnWANOpt", "KilnSystem", "KilnConfig", "KilnDedup"], exclude: ["Tools"]),
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
         .testTarget(name: "KilnIntegrationTests", exclude: ["Fixtures"]),
         .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem"]),

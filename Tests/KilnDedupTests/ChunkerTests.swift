@@ -1,3 +1,4 @@
+import KilnTestSupport
 import KilnDedup
 import Testing
 

@@ -1,3 +1,4 @@
+import KilnTestSupport
 import Glibc
 import KilnDedup
 import Testing

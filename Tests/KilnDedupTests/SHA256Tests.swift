@@ -1,3 +1,4 @@
+import KilnTestSupport
 import CKilnHash
 import Foundation
 import KilnDedup

@@ -1,3 +1,4 @@
+import KilnTestSupport
 import CAllocationCounter
 import Foundation
 import Glibc

@@ -1,32 +1,5 @@
+import KilnTestSupport
 import Foundation
-
-/// Runs a command with a deadline; returns status and combined output.
-@discardableResult
-func sh(_ argv: [String], timeout: Int = 30) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-    p.arguments = ["-k", "2", String(timeout)] + argv
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-/// Runs a shell line (for pipes and redirections), failing the test's setup on a non-zero status.
-@discardableResult
-func run(_ line: String, timeout: Int = 30) throws -> String {
-    let r = try sh(["bash", "-c", line], timeout: timeout)
-    guard r.status == 0 else { throw TestFailure("`\(line)` exited \(r.status): \(r.output)") }
-    return r.output
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
 
 /// The Golden directory next to this file.
 let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden").path

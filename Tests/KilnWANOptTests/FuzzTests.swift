@@ -1,3 +1,4 @@
+import KilnTestSupport
 import Testing
 @testable import KilnWANOpt
 
@@ -5,17 +6,6 @@ import Testing
 /// inserted, and random bytes. Nothing may trap; every accepted message must re-encode to the frame it came
 /// from, and every error must name a flow or the channel consistently with the input.
 @Suite struct FuzzTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func parserSurvivesAMillionInputs() throws {
         var rng = SplitMix(state: 0x6b69_6c6e_7761_6e6f)
         let seeds = FrameTests.messages.map { $0.frame.encoded() }

@@ -1,3 +1,4 @@
+import KilnTestSupport
 import Foundation
 import Glibc
 import KilnConfig
@@ -173,29 +174,3 @@ final class WANLab {
     private func ip(_ n: String, _ command: String) throws { try run("ip -n \(ns(n)) \(command)") }
 }
 
-/// Runs a command with a deadline; returns status and combined output.
-@discardableResult
-func sh(_ argv: [String], timeout: Int = 30) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-    p.arguments = ["-k", "2", String(timeout)] + argv
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-@discardableResult
-func run(_ line: String, timeout: Int = 30) throws -> String {
-    let r = try sh(["bash", "-c", line], timeout: timeout)
-    guard r.status == 0 else { throw TestFailure("`\(line)` exited \(r.status): \(r.output)") }
-    return r.output
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
