@@ -84,16 +84,6 @@ final class Lab {
         return c
     }
 
-    /// Waits (at most `seconds`) until `condition` holds; returns whether it did.
-    func eventually(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(100_000)
-        }
-        return condition()
-    }
-
     /// Stops the switch, ends captures, removes the namespaces. Safe to call twice.
     func close() {
         sw?.stop()

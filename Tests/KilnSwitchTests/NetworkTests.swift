@@ -152,7 +152,7 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
         try #require(lab.exec("h1", "ip link set eth0 down").status == 0)
         try #require(lab.exec("h4", "ip link set eth0 address 02:00:00:00:00:01 && ip addr add 10.0.0.1/24 dev eth0").status == 0)
         try lab.send(from: "h4", dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:01", count: 1)
-        #expect(lab.eventually { sw.withCore { $0.table.lookup(vlan: 10, mac: Lab.mac(1), now: MonotonicClockNow()) } == 2 })
+        #expect(eventually { sw.withCore { $0.table.lookup(vlan: 10, mac: Lab.mac(1), now: MonotonicClockNow()) } == 2 })
         #expect(try lab.ping("h2", "10.0.0.1"), "unicast to the moved MAC goes to its new port")
         #expect(sw.withCore { $0.table.moves } >= 1)
     }
@@ -166,7 +166,7 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
         let learned = sw.withCore { $0.table.entries().map(\.mac) }
         #expect(learned.contains(Lab.mac(1)) && learned.contains(Lab.mac(2)))
         // Housekeeping runs every second and removes what is older than the aging time.
-        #expect(lab.eventually { sw.withCore { $0.table.count } == 0 }, "entries left: \(sw.withCore { $0.table.entries() })")
+        #expect(eventually { sw.withCore { $0.table.count } == 0 }, "entries left: \(sw.withCore { $0.table.entries() })")
         #expect(try lab.ping("h1", "10.0.0.2", count: 1))
         #expect(sw.withCore { $0.table.lookup(vlan: 10, mac: Lab.mac(2), now: MonotonicClockNow()) } == 1)
     }
@@ -179,7 +179,7 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
         let sw = try #require(lab.sw)
         try lab.send(from: "h1", dst: "ff:ff:ff:ff:ff:ff", src: "random", count: 2000)
         try lab.send(from: "h4", dst: "ff:ff:ff:ff:ff:ff", src: "random", count: 2000)
-        #expect(lab.eventually { sw.counters[0].rxPackets >= 2000 && sw.counters[3].rxPackets >= 2000 })
+        #expect(eventually { sw.counters[0].rxPackets >= 2000 && sw.counters[3].rxPackets >= 2000 })
         let (perPort, total, refused) = sw.withCore { ($0.table.count(port: 0) + $0.table.count(port: 3), $0.table.count, $0.table.refused) }
         #expect(sw.withCore { $0.table.count(port: 0) } == 16 && sw.withCore { $0.table.count(port: 3) } == 16)
         #expect(perPort == 32 && total == 32 && refused >= 3900)

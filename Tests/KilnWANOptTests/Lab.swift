@@ -137,15 +137,6 @@ final class WANLab {
         return p
     }
 
-    func eventually(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(100_000)
-        }
-        return condition()
-    }
-
     func close() {
         for (_, p) in processes where p.isRunning { kill(p.processIdentifier, SIGTERM) }
         for (_, p) in processes { _ = eventually(seconds: 3) { !p.isRunning }; if p.isRunning { kill(p.processIdentifier, SIGKILL) } }

@@ -24,7 +24,7 @@ import Testing
         try lab.startServer(port: 5201)
         try lab.startOptimizer("b")
         try lab.startOptimizer("a")
-        #expect(lab.eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
+        #expect(eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
 
         // Optimized: through the channel, intact both ways, counted on both sides.
         let first = try lab.transfer(port: 5201, bytes: 4 << 20, seed: 1)
@@ -38,7 +38,7 @@ import Testing
 
         // B crashes: A's channel drops, new connections go straight to the server, unoptimized.
         lab.killOptimizer("b")
-        #expect(lab.eventually(seconds: 10) { (try? lab.status("a")).flatMap { string($0, "channel") } != "up" })
+        #expect(eventually(seconds: 10) { (try? lab.status("a")).flatMap { string($0, "channel") } != "up" })
         let direct = try lab.transfer(port: 5201, bytes: 2 << 20, seed: 2)
         #expect(direct.ok, "\(direct.output)\nA:\n\(lab.log("a"))")
         let a2 = try lab.status("a")
@@ -47,7 +47,7 @@ import Testing
 
         // B is back: A reconnects (backoff at most 1 s here) and new connections are optimized again.
         try lab.startOptimizer("b")
-        #expect(lab.eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
+        #expect(eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
         let again = try lab.transfer(port: 5201, bytes: 3 << 20, seed: 3)
         #expect(again.ok, "\(again.output)\nA:\n\(lab.log("a"))\nB:\n\(lab.log("b"))")
         let a3 = try lab.status("a"), b3 = try lab.status("b")
@@ -69,7 +69,7 @@ import Testing
         try lab.startServer(port: 5201)
         try lab.startOptimizer("b")
         try lab.startOptimizer("a")
-        #expect(lab.eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
+        #expect(eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
         let size = 4 << 20  // random bytes: nothing to compress, everything to dedup on the second send
 
         let first = try lab.transfer(port: 5201, bytes: size, seed: 11)
@@ -91,7 +91,7 @@ import Testing
         lab.killOptimizer("b")
         try FileManager.default.removeItem(atPath: lab.directory + "/b-store")
         try lab.startOptimizer("b")
-        #expect(lab.eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
+        #expect(eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
         let third = try lab.transfer(port: 5201, bytes: size, seed: 11)
         #expect(third.ok, "\(third.output)\nA:\n\(lab.log("a"))\nB:\n\(lab.log("b"))")
         let afterThird = try lab.status("a")
@@ -107,11 +107,11 @@ import Testing
         try lab.startServer(port: 5302)
         try lab.startOptimizer("b")
         try lab.startOptimizer("a")
-        #expect(lab.eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
+        #expect(eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
 
         // 32 MiB towards a server that does not read: far more than the window and the socket buffers hold.
         let stalled = try lab.transferInBackground(port: 5301, bytes: 32 << 20, seed: 4)
-        #expect(lab.eventually(seconds: 20) {
+        #expect(eventually(seconds: 20) {
             let flows = (try? lab.status("a"))?["flows"]
             if case .array(let list)? = flows, let f = list.first { return number(f, "counters", "lanIn") > 0 }
             return false
@@ -130,7 +130,7 @@ import Testing
 
         // The server starts reading: the stalled flow completes intact.
         _ = FileManager.default.createFile(atPath: gate, contents: nil)
-        #expect(lab.eventually(seconds: 120) { !stalled.isRunning })
+        #expect(eventually(seconds: 120) { !stalled.isRunning })
         #expect(stalled.terminationStatus == 0, "\(lab.log("a"))")
     }
 
@@ -142,7 +142,7 @@ import Testing
         try lab.writeKey("a-different-key-of-enough-length", to: otherKey)
         try lab.startOptimizer("b")
         try lab.startOptimizer("a", config: lab.config("a", keyFile: otherKey))
-        #expect(lab.eventually(seconds: 20) { lab.log("b").contains("peer failed authentication") }, "\(lab.log("b"))")
+        #expect(eventually(seconds: 20) { lab.log("b").contains("peer failed authentication") }, "\(lab.log("b"))")
         let r = try lab.transfer(port: 5201, bytes: 1 << 20, seed: 8)
         #expect(r.ok, "\(r.output)")
         let a = try lab.status("a")
@@ -173,7 +173,7 @@ import Testing
         #expect(number(bStatus, "flowErrors") >= 6, "\(bStatus.serialized)")
         // The real peer still gets its channel and optimized flows afterwards.
         try lab.startOptimizer("a", config: a)
-        #expect(lab.eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
+        #expect(eventually(seconds: 20) { (try? lab.status("a")).flatMap { string($0, "channel") } == "up" }, "\(lab.log("a"))")
         let ok = try lab.transfer(port: 5201, bytes: 1 << 20, seed: 9)
         #expect(ok.ok, "\(ok.output)")
         #expect(number(try lab.status("a"), "flowsOptimized") == 1)
