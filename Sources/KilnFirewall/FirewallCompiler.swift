@@ -69,14 +69,44 @@ public enum FirewallCompiler {
     }
 
     /// Kernel modules the ruleset needs, in load order, for the image's module closure. nf_tables would
-    /// otherwise ask /sbin/modprobe for them at apply time, which the guest does not have.
-    public static func requiredModules(_ spec: FirewallSpec) -> [String] {
+    /// otherwise ask /sbin/modprobe for them at apply time, which the guest does not have. Statements the
+    /// compiled ruleset does not use (`log`, `limit`, `fib`, NAT) bring no module: each one loaded costs boot time.
+    public static func requiredModules(_ spec: FirewallSpec, ruleset: String) -> [String] {
+        let words = statementWords(ruleset)
         var m = ["nf_tables", "nf_conntrack", "nf_defrag_ipv4", "nf_defrag_ipv6", "nft_ct", "nf_reject_ipv4", "nf_reject_ipv6",
-                 "nft_reject", "nft_reject_inet", "nft_limit", "nf_log_syslog", "nft_log", "nft_objref"]
-        if spec.defaults.antiSpoofing { m += ["nft_fib", "nft_fib_ipv4", "nft_fib_ipv6", "nft_fib_inet"] }
-        if !spec.forwards.isEmpty || !spec.snat.isEmpty || !spec.masquerade.isEmpty { m += ["nf_nat", "nft_nat", "nft_chain_nat"] }
-        if !spec.masquerade.isEmpty { m += ["nft_masq"] }
+                 "nft_reject", "nft_reject_inet", "nft_objref"]
+        if words.contains("limit") { m += ["nft_limit"] }
+        if words.contains("log") { m += ["nf_log_syslog", "nft_log"] }
+        if words.contains("fib") || spec.defaults.antiSpoofing { m += ["nft_fib", "nft_fib_ipv4", "nft_fib_ipv6", "nft_fib_inet"] }
+        if !spec.forwards.isEmpty || !spec.snat.isEmpty || !spec.masquerade.isEmpty || words.contains("snat") || words.contains("dnat") {
+            m += ["nf_nat", "nft_nat", "nft_chain_nat"]
+        }
+        if !spec.masquerade.isEmpty || words.contains("masquerade") { m += ["nft_masq"] }
         return m
+    }
+
+    /// The bare words of an nft ruleset: quoted strings, comments, `@set` references and the names given in
+    /// `table`/`chain`/`set`/`map` declarations left out, so a log prefix or a set named `log` is not taken for a
+    /// statement.
+    static func statementWords(_ ruleset: String) -> Set<String> {
+        let declarations: Set<String> = ["table", "chain", "set", "map", "flowtable"]
+        var words = Set<String>()
+        for line in ruleset.split(separator: "\n") {
+            var word = "", previous = "", quoted = false
+            func end() {
+                if !word.isEmpty, word.first != "@", word.first != "$", !declarations.contains(previous) { words.insert(word) }
+                if !word.isEmpty { previous = word }
+                word = ""
+            }
+            for c in line {
+                if c == "\"" { quoted.toggle(); word = ""; continue }
+                if quoted { continue }
+                if c == "#" { break }
+                if c.isLetter || c.isNumber || c == "_" || c == "-" || c == "@" || c == "$" { word.append(c) } else { end() }
+            }
+            if !quoted { end() }
+        }
+        return words
     }
 
     static func preamble(_ w: inout RulesetWriter) {

@@ -57,7 +57,11 @@ public struct Builder {
               let kernelTree = trees.first(where: { $0.0.name == kernelPackage.name })?.1
         else { throw BuildError.kernel(package: spec.base.kernel.package, reason: "not in the lock file \(lockPath)") }
         let kernel = try step("kernel") { try KernelTree(root: kernelTree, package: kernelPackage.name) }
-        let modules = try step("modules") { try kernel.index().closure(of: spec.modules) }
+        let (modules, moduleOrder) = try step("modules") {
+            let index = try kernel.index()
+            let modules = try index.closure(of: spec.modules)
+            return (modules, index.loadPrerequisites(for: modules))
+        }
 
         // The UEFI stub is an input of the disk image, not of the initramfs.
         let stubTree = trees.first { $0.0.name == UnifiedKernelImage.stubPackage }?.1
@@ -71,7 +75,7 @@ public struct Builder {
         let epoch = lock.sourceDateEpoch
         let roles = try step("roles") { try RoleConfig(spec) }
         let guest = GuestConfig(
-            name: spec.name, hostname: spec.hostname, kernelRelease: kernel.release, modules: modules.map(\.imagePath),
+            name: spec.name, hostname: spec.hostname, kernelRelease: kernel.release, modules: modules.map(\.imagePath), moduleOrder: moduleOrder,
             interfaces: spec.interfaces, vlans: spec.vlans, bridges: spec.bridges, routes: spec.routes, sysctl: spec.sysctl,
             tuntap: spec.tuntap, firewall: spec.firewall.map { GuestFirewall(bootstrap: FirewallCompiler.bootstrap(), ruleset: $0.ruleset.text) },
             services: spec.services + roles.services)

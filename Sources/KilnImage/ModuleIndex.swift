@@ -131,6 +131,23 @@ public struct ModuleIndex: Sendable, Equatable {
         return order
     }
 
+    /// For each module of `modules` (a closure, in its order), the positions of the earlier modules that must be
+    /// loaded before it: its declared dependencies, its soft pre-dependencies, and the modules that name it as a
+    /// soft post-dependency. Everything else may load at the same time, which kiln-init does on several CPUs.
+    public func loadPrerequisites(for modules: [Module]) -> [[Int]] {
+        let position = Dictionary(modules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var before = modules.map { module in
+            Set(module.dependencies.map(Self.name(ofPath:)).compactMap { position[$0] }
+                + module.softPre.map(Self.normalize).compactMap { position[$0] })
+        }
+        for (index, module) in modules.enumerated() {
+            for later in module.softPost.map(Self.normalize).compactMap({ position[$0] }) where later > index {
+                before[later].insert(index)
+            }
+        }
+        return before.enumerated().map { index, set in set.filter { $0 < index }.sorted() }
+    }
+
     /// A `modules.dep` for `modules` (a closure), with image paths and each module's full transitive
     /// dependency list in modprobe's order (the list is loaded last to first).
     public func modulesDep(for modules: [Module]) -> String {

@@ -29,7 +29,7 @@ enum FirewallLoading {
             }
             return nil
         }
-        return CompiledFirewall(spec: spec, ruleset: ruleset, modules: FirewallCompiler.requiredModules(spec))
+        return CompiledFirewall(spec: spec, ruleset: ruleset, modules: FirewallCompiler.requiredModules(spec, ruleset: ruleset.text))
     }
 
     /// The firewall as written, with the router's masquerade interfaces folded in; a router that masquerades

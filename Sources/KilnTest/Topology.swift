@@ -17,11 +17,13 @@ public struct Topology: Decodable, Sendable {
         public var appliance: String?
         public var image: String?
         public var memory: Int?
+        /// vCPUs (default 2: kiln-init loads modules on every CPU, and under TCG each vCPU is a host thread).
+        public var cpus: Int?
         /// The kiln-init phase this VM's boot must fail in (e.g. `firewall`, to prove a box whose ruleset does
         /// not load stays closed). Checks then run against the failed box; reaching READY fails the run.
         public var expectFailure: String?
 
-        enum CodingKeys: String, CodingKey { case appliance, image, memory, expectFailure = "expect-failure" }
+        enum CodingKeys: String, CodingKey { case appliance, image, memory, cpus, expectFailure = "expect-failure" }
     }
 
     /// A test host: a network namespace with addresses, routes and optional background commands (servers).
@@ -103,6 +105,8 @@ public enum TopologyLoader {
         }
         for (name, vm) in topology.vms.entries {
             if let phase = vm.expectFailure, !isValidPhaseName(phase) { fail(["vms", name, "expect-failure"], "'\(phase)' is not a kiln-init phase name") }
+            if let cpus = vm.cpus, !(1...16).contains(cpus) { fail(["vms", name, "cpus"], "\(cpus) vCPUs is outside 1…16") }
+            if let memory = vm.memory, !(64...16384).contains(memory) { fail(["vms", name, "memory"], "\(memory) MiB is outside 64…16384") }
         }
         for name in hostNames where vmNames.contains(name) { fail(["hosts", name], "'\(name)' is both a VM and a host") }
         for name in hostNames.union(vmNames) where name.count > 8 || !name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }) {

@@ -81,7 +81,7 @@ public final class TopologyRunner: @unchecked Sendable {
                     backend: fabric.taps["\(name).\(nic.name)"].map { .tap(ifname: $0) } ?? .unconnected)
             }
             var command = QEMUCommand(kernel: image.kernel, initrd: image.initrd, append: image.cmdline,
-                                      memoryMiB: spec.memory ?? 256, accelerator: accelerator, nics: nics)
+                                      memoryMiB: spec.memory ?? 256, cpus: spec.cpus ?? QEMUCommand.defaultCPUs, accelerator: accelerator, nics: nics)
             command.name = name
             command.qmpSocket = NSTemporaryDirectory() + "kiln-\(getpid())-\(name).qmp"
             let vm = VirtualMachine(name: name, command: command, networkNamespace: fabric.fabricNamespace,

@@ -34,10 +34,10 @@ enum Init {
         guard let config else { return idle(sequence: sequence, supervisor: Supervisor([])) }
 
         _ = sequence.run("modules") {
-            let report = try Modules.load(config.modules, release: config.kernelRelease)
+            let report = try Modules.load(config.modules, prerequisites: config.moduleOrder, release: config.kernelRelease)
             // The slowest loads, so a boot-time regression names its module.
             let slowest = report.slowest.map { "\($0.0) \(Int($0.1.rounded()))ms" }.joined(separator: ", ")
-            return [("count", .int(Int64(report.loaded))), ("slowest", .string(slowest))]
+            return [("count", .int(Int64(report.loaded))), ("threads", .int(Int64(report.threads))), ("slowest", .string(slowest))]
         }
 
         // The firewall goes in before any NIC is up: the whole ruleset in one kernel transaction (it names

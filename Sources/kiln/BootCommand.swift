@@ -19,6 +19,9 @@ struct Boot: ParsableCommand {
     @Option(name: .long, help: "auto, kvm or tcg.")
     var accel: AcceleratorRequest = .auto
 
+    @Option(name: .long, help: "vCPUs for the VM (kiln-init loads kernel modules on all of them).")
+    var cpus: Int = QEMUCommand.defaultCPUs
+
     @Option(name: .long, help: "Seconds to wait for READY (multiplied by KILN_TIMEOUT_SCALE).")
     var timeout: Double = 60
 
@@ -56,7 +59,7 @@ struct Boot: ParsableCommand {
         let kernel = directory + "/vmlinuz"
         let verdict = AcceleratorProbe(kernel: kernel, logger: logger).resolve(accel)
         var command = QEMUCommand(kernel: kernel, initrd: directory + "/initramfs.cpio.zst", append: info.cmdline,
-                                  accelerator: verdict.accelerator,
+                                  cpus: cpus, accelerator: verdict.accelerator,
                                   nics: info.nics.enumerated().map { i, nic in
                                       NIC(id: nic.name.replacingOccurrences(of: ".", with: "_"),
                                           mac: nic.mac ?? String(format: "52:54:00:6b:00:%02x", i + 1), backend: .unconnected)

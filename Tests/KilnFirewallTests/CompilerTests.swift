@@ -69,12 +69,21 @@ import Testing
         #expect(compiled.contains("8000-8120,"))
     }
 
-    @Test func requiredModulesFollowTheSpec() throws {
+    @Test func requiredModulesFollowTheCompiledRuleset() throws {
         let spec = try Self.sample()
-        let modules = FirewallCompiler.requiredModules(spec)
+        let modules = FirewallCompiler.requiredModules(spec, ruleset: FirewallCompiler.compile(spec).text)
         #expect(modules.first == "nf_tables")
         #expect(modules.contains("nft_fib_inet") && modules.contains("nft_chain_nat") && modules.contains("nft_masq"))
-        let plain = FirewallCompiler.requiredModules(FirewallSpec(defaults: Defaults(antiSpoofing: false)))
+        let plainSpec = FirewallSpec(defaults: Defaults(antiSpoofing: false))
+        let plain = FirewallCompiler.requiredModules(plainSpec, ruleset: FirewallCompiler.compile(plainSpec).text)
         #expect(!plain.contains("nft_fib_inet") && !plain.contains("nf_nat"))
+        // log and limit come only with statements that use them, not with a prefix or a set that names them.
+        let words = FirewallCompiler.requiredModules(plainSpec, ruleset: """
+            table inet t { set log { type ipv4_addr; } # limit rate
+              chain c { ip saddr @log counter comment "log limit fib" accept } }
+            """)
+        #expect(!words.contains("nft_log") && !words.contains("nft_limit") && !words.contains("nft_fib"))
+        let logging = FirewallCompiler.requiredModules(plainSpec, ruleset: "chain c { limit rate 5/second log prefix \"x: \" drop }")
+        #expect(logging.contains("nft_log") && logging.contains("nf_log_syslog") && logging.contains("nft_limit"))
     }
 }

@@ -33,6 +33,26 @@ import Testing
         #expect(try index.closure(of: ["virtio_pci", "virtio-net"]) == index.closure(of: ["virtio_pci", "virtio_net"]))
     }
 
+    @Test func prerequisitesAreTheDirectAndSoftDependencies() throws {
+        var index = try ModuleIndex(modulesDep: modulesDep)
+        index.modules["virtio_ring"]?.softPost = ["failover"]
+        let modules = try index.closure(of: ["virtio_pci", "virtio_net", "wireguard"])
+        let names = modules.map(\.name)
+        let before = index.loadPrerequisites(for: modules)
+        func named(_ module: String) -> Set<String> {
+            Set(before[names.firstIndex(of: module)!].map { names[$0] })
+        }
+        #expect(named("virtio_pci") == ["virtio_pci_modern_dev", "virtio_ring", "virtio"])
+        #expect(named("virtio_net") == ["net_failover", "failover", "virtio_ring", "virtio"])
+        // failover has no declared dependency, but virtio_ring asks for it to load after itself.
+        #expect(named("failover") == ["virtio_ring"])
+        // Independent chains have nothing in common, so kiln-init may load them at the same time.
+        #expect(named("wireguard") == ["libcurve25519_generic", "udp_tunnel"])
+        #expect(named("udp_tunnel").isEmpty && named("virtio_ring").isEmpty)
+        // Every prerequisite comes earlier in the list.
+        for (position, list) in before.enumerated() { #expect(list.allSatisfy { $0 < position }) }
+    }
+
     @Test func dashesAndUnderscoresAreTheSame() throws {
         let index = try ModuleIndex(modulesDep: modulesDep)
         let order = try index.closure(of: ["wireguard"])

@@ -48,6 +48,24 @@ struct ExpectedFailureTests {
         }
     }
 
+    @Test func vCPUsAndMemoryAreCheckedWithTheirPlace() throws {
+        let good = try Self.topology("{ appliance: fw.yaml, cpus: 1, memory: 128 }")
+        defer { try? FileManager.default.removeItem(atPath: (good as NSString).deletingLastPathComponent) }
+        let (t, _) = try TopologyLoader.load(good)
+        #expect(t.vms["fw"]?.cpus == 1 && t.vms["fw"]?.memory == 128)
+        for (vm, message) in [("{ appliance: fw.yaml, cpus: 0 }", "vms.fw.cpus: 0 vCPUs is outside 1…16"),
+                              ("{ appliance: fw.yaml, memory: 8 }", "vms.fw.memory: 8 MiB is outside 64…16384")] {
+            let path = try Self.topology(vm)
+            defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+            do {
+                _ = try TopologyLoader.load(path)
+                Issue.record("\(vm) was accepted")
+            } catch {
+                #expect("\(error)".contains(message) && "\(error)".contains("t.topology.yaml:4:"), "\(error)")
+            }
+        }
+    }
+
     @Test func rejectsAMisspelledKey() throws {
         let path = try Self.topology("{ appliance: fw.yaml, expect-failur: firewall }")
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }

@@ -21,7 +21,7 @@ import Testing
 
     @Test func routerArgvIsGolden() throws {
         let expected = [
-            "qemu-system-x86_64", "-name", "r1", "-machine", "pc", "-accel", "tcg", "-cpu", "max",
+            "qemu-system-x86_64", "-name", "r1", "-machine", "pc", "-accel", "tcg", "-cpu", "qemu64,+rdrand",
             "-m", "256", "-smp", "2", "-nographic", "-no-reboot", "-nodefaults", "-no-user-config",
             "-kernel", "/out/router/vmlinuz", "-initrd", "/out/router/initramfs.cpio.zst",
             "-append", "console=ttyS0 panic=-1 quiet",
@@ -107,7 +107,7 @@ import Testing
 
     @Test func slotsDefaultToPositionAndAcceleratorArgumentsAreFixed() {
         #expect(routerCommand().nicSlots() == [3, 4, 5, 6, 7, 0x1e])
-        #expect(Accelerator.tcg.qemuArguments == ["-accel", "tcg", "-cpu", "max"])
+        #expect(Accelerator.tcg.qemuArguments == ["-accel", "tcg", "-cpu", "qemu64,+rdrand"])
         #expect(Accelerator.kvm.qemuArguments == ["-accel", "kvm", "-cpu", "host"])
     }
 
