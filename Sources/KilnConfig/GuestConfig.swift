@@ -7,13 +7,8 @@ public struct GuestConfig: Codable, Sendable, Equatable {
     public var version: Int
     public var name: String
     public var hostname: String
-    /// `uname -r` of the kernel in the image; modules live under `/lib/modules/<release>`.
+    /// `uname -r` of the kernel in the image. The modules to load are in `ModulePlan.path`.
     public var kernelRelease: String
-    /// Module files relative to `/lib/modules/<release>/`, dependencies first.
-    public var modules: [String]
-    /// For each of `modules`, the positions of earlier ones that must be loaded first (dependencies);
-    /// modules with none between them load in parallel. nil: load them one by one in list order.
-    public var moduleOrder: [[Int]]?
     public var interfaces: [GuestInterface]
     public var vlans: [GuestVLAN]
     public var bridges: [GuestBridge]
@@ -24,12 +19,12 @@ public struct GuestConfig: Codable, Sendable, Equatable {
     public var services: [GuestService]
 
     public init(
-        name: String, hostname: String, kernelRelease: String, modules: [String] = [], moduleOrder: [[Int]]? = nil, interfaces: [GuestInterface] = [],
+        name: String, hostname: String, kernelRelease: String, interfaces: [GuestInterface] = [],
         vlans: [GuestVLAN] = [], bridges: [GuestBridge] = [], routes: [GuestRoute] = [], sysctl: [GuestSysctl] = [],
         tuntap: [GuestTunTap] = [], firewall: GuestFirewall? = nil, services: [GuestService] = []
     ) {
         version = GuestConfig.currentVersion
-        self.name = name; self.hostname = hostname; self.kernelRelease = kernelRelease; self.modules = modules; self.moduleOrder = moduleOrder
+        self.name = name; self.hostname = hostname; self.kernelRelease = kernelRelease; 
         self.interfaces = interfaces; self.vlans = vlans; self.bridges = bridges; self.routes = routes
         self.sysctl = sysctl; self.tuntap = tuntap; self.firewall = firewall; self.services = services
     }

@@ -62,6 +62,7 @@ public struct Builder {
             let modules = try index.closure(of: spec.modules)
             return (modules, index.loadPrerequisites(for: modules))
         }
+        let plan = ModulePlan(release: kernel.release, modules: zip(modules, moduleOrder).map { ModulePlan.Module(path: $0.imagePath, prerequisites: $1) })
 
         // The UEFI stub is an input of the disk image, not of the initramfs.
         let stubTree = trees.first { $0.0.name == UnifiedKernelImage.stubPackage }?.1
@@ -75,7 +76,7 @@ public struct Builder {
         let epoch = lock.sourceDateEpoch
         let roles = try step("roles") { try RoleConfig(spec) }
         let guest = GuestConfig(
-            name: spec.name, hostname: spec.hostname, kernelRelease: kernel.release, modules: modules.map(\.imagePath), moduleOrder: moduleOrder,
+            name: spec.name, hostname: spec.hostname, kernelRelease: kernel.release,
             interfaces: spec.interfaces, vlans: spec.vlans, bridges: spec.bridges, routes: spec.routes, sysctl: spec.sysctl,
             tuntap: spec.tuntap, firewall: spec.firewall.map { GuestFirewall(bootstrap: FirewallCompiler.bootstrap(), ruleset: $0.ruleset.text) },
             services: spec.services + roles.services)
@@ -83,7 +84,8 @@ public struct Builder {
             try LayerPlan(release: kernel.release, kernelRoot: kernelTree, modules: modules, libraryRoot: imageRoot,
                           libraries: closure, initBinary: initBinary, executables: executables.map(\.0), files: spec.files,
                           stripSignatures: spec.base.kernel.moduleSignatures == .strip,
-                          config: [ImageFile(path: GuestConfig.path, mode: 0o644, contents: Array(try KilnJSON.encode(guest).pretty.utf8))] + roles.files)
+                          config: [ImageFile(path: GuestConfig.path, mode: 0o644, contents: Array(try KilnJSON.encode(guest).pretty.utf8)),
+                                   ImageFile(path: ModulePlan.path, mode: 0o644, contents: Array(plan.text.utf8))] + roles.files)
                 .build(cache: try LayerCache(directory: cache.directory + "/layers"), epoch: UInt32(clamping: epoch),
                        level: Int32(spec.base.compression?.level ?? 19))
         }

@@ -100,15 +100,20 @@ public struct Staging: Sendable {
     }
 
     /// Builds `path` through `fill` in a sibling temporary directory, marks it complete and renames it in.
-    private func publish(_ path: String, _ fill: (String) throws -> Void) throws {
+    /// Builds running at the same time may fill the same entry: the first to publish wins and the others use its
+    /// copy; a published entry is never removed, since another build may be reading it.
+    func publish(_ path: String, _ fill: (String) throws -> Void) throws {
         let tmp = path + ".tmp-\(getpid())"
         try FileSystem.removeTree(tmp)
         try FileSystem.makeDirectories(tmp)
         do {
             try fill(tmp)
             try FileSystem.writeFile(tmp + "/.complete", [], sync: false)
-            try FileSystem.removeTree(path)
-            try FileSystem.check("rename", path) { rename(tmp, path) }
+            // Only an unfinished entry (no marker, left by an interrupted older build) is replaced.
+            if FileSystem.lstat(path) != nil, FileSystem.lstat(path + "/.complete") == nil { try FileSystem.removeTree(path) }
+            if FileSystem.lstat(path + "/.complete") == nil, rename(tmp, path) == 0 { return }
+            guard FileSystem.lstat(path + "/.complete") != nil else { throw ImageError.system(operation: "rename", path: path, errno: errno) }
+            try FileSystem.removeTree(tmp)
         } catch {
             try? FileSystem.removeTree(tmp)
             throw error

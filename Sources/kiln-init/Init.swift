@@ -20,6 +20,8 @@ enum Init {
             return []
         }
 
+        // Modules load on their own threads from here on, while the configuration is decoded.
+        let loading = Modules.Loading.start()
         var config: GuestConfig?
         _ = sequence.run("config") {
             let bytes = try FileSystem.readFile(GuestConfig.path)
@@ -31,14 +33,14 @@ enum Init {
             try? Kernel.setHostname(c.hostname)
             return [("name", .string(c.name))]
         }
-        guard let config else { return idle(sequence: sequence, supervisor: Supervisor([])) }
-
         _ = sequence.run("modules") {
-            let report = try Modules.load(config.modules, prerequisites: config.moduleOrder, release: config.kernelRelease)
+            let report = try loading.finish()
             // The slowest loads, so a boot-time regression names its module.
             let slowest = report.slowest.map { "\($0.0) \(Int($0.1.rounded()))ms" }.joined(separator: ", ")
-            return [("count", .int(Int64(report.loaded))), ("threads", .int(Int64(report.threads))), ("slowest", .string(slowest))]
+            return [("count", .int(Int64(report.loaded))), ("threads", .int(Int64(report.threads))),
+                    ("loading-ms", .double((report.milliseconds * 10).rounded() / 10)), ("slowest", .string(slowest))]
         }
+        guard let config else { return idle(sequence: sequence, supervisor: Supervisor([])) }
 
         // The firewall goes in before any NIC is up: the whole ruleset in one kernel transaction (it names
         // interfaces by name, so they need not exist yet). If the kernel refuses it, the default-drop bootstrap

@@ -1,82 +1,93 @@
 import Glibc
+import KilnConfig
 import KilnSystem
 
-/// Loads kernel modules with finit_module(2). The builder put only the closure of the wanted set into the image,
-/// ordered dependencies first, and listed each module's prerequisites, so no modprobe and no modules.dep lookup
-/// happen at boot. With more than one CPU, modules whose prerequisites are in load in parallel, one loader per
-/// CPU: under TCG most of a load is translating code that runs once, and each vCPU translates on its own host
-/// thread.
+/// Loads kernel modules with finit_module(2) from the builder's plan (`ModulePlan`): only the closure of the
+/// wanted set is in the image, ordered dependencies first, with each module's prerequisites, so no modprobe and
+/// no modules.dep lookup happen at boot. One loader runs per CPU (up to 4), each taking the first module whose
+/// prerequisites are loaded: under TCG most of a load is translating code that runs once, and each vCPU
+/// translates on its own host thread. Loading starts before the configuration is decoded and runs beside it.
 enum Modules {
     struct Report {
         var loaded = 0
         var threads = 1
+        /// From the first load to the last, in milliseconds (the phase itself only waits for what is left).
+        var milliseconds = 0.0
         /// The slowest loads, slowest first: (module file name, milliseconds).
         var slowest: [(String, Double)] = []
     }
 
-    static func load(_ paths: [String], prerequisites: [[Int]]?, release: String) throws -> Report {
-        let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        guard let prerequisites, prerequisites.count == paths.count, cpus > 1, paths.count > 1 else {
-            return try sequential(paths, release: release)
-        }
-        let plan = ParallelLoad(paths: paths, prerequisites: prerequisites, release: release)
-        var helpers: [JoinableThread] = []
-        for _ in 1..<min(cpus, 4) { helpers.append(try JoinableThread("start a module loader") { plan.work() }) }
-        plan.work()
-        while let helper = helpers.popLast() { helper.join() }
-        return try plan.report(threads: helpers.count + 1)
-    }
+    /// Loading in progress; `finish` waits for it.
+    final class Loading {
+        private let load: ParallelLoad?
+        private let problem: Error?
+        private var threads: [JoinableThread] = []
 
-    static func sequential(_ paths: [String], release: String) throws -> Report {
-        var report = Report()
-        var times: [(String, Double)] = []
-        for path in paths {
-            let start = MonotonicClock.nanoseconds()
-            if try loadOne(path, release: release) { report.loaded += 1 }
-            times.append((fileName(path), MonotonicClock.millisecondsSince(start)))
-        }
-        report.slowest = slowest(times)
-        return report
-    }
+        fileprivate init(load: ParallelLoad?, problem: Error?) { self.load = load; self.problem = problem }
 
-    static func loadOne(_ path: String, release: String) throws(Errno) -> Bool {
-        try Kernel.loadModule(path: "/lib/modules/\(release)/\(path)")
+        /// Reads the plan and starts the loaders; errors (no plan, a bad plan) surface in `finish`.
+        static func start(plan path: String = ModulePlan.path) -> Loading {
+            let plan: ModulePlan
+            do {
+                plan = try ModulePlan(parsing: String(decoding: try FileSystem.readFile(path), as: UTF8.self))
+            } catch {
+                return Loading(load: nil, problem: error)
+            }
+            let load = ParallelLoad(plan: plan)
+            let loading = Loading(load: load, problem: nil)
+            let loaders = plan.modules.isEmpty ? 0 : max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 4, plan.modules.count))
+            for _ in 0..<loaders {
+                do { loading.threads.append(try JoinableThread("start a module loader") { load.work() }) } catch {
+                    // Fewer loaders than CPUs still load everything; with none, this thread does the work in finish.
+                    break
+                }
+            }
+            return loading
+        }
+
+        /// Waits for every loader and reports; throws the first failed load.
+        func finish() throws -> Report {
+            if let problem { throw problem }
+            guard let load else { return Report() }
+            if threads.isEmpty { load.work() }
+            while let thread = threads.popLast() { thread.join() }
+            return try load.report()
+        }
     }
 
     static func fileName(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
-
-    static func slowest(_ times: [(String, Double)]) -> [(String, Double)] {
-        Array(times.sorted { $0.1 > $1.1 }.prefix(5))
-    }
 }
 
-/// The shared state of one parallel load: each loader takes the first module (in list order) whose prerequisites
-/// are loaded, until every module is done or one fails.
+/// The shared state of one load: each loader takes the first module (in plan order) whose prerequisites are
+/// loaded, until every module is done or one fails.
 private final class ParallelLoad: @unchecked Sendable {
     enum State { case waiting, loading, done }
-    let paths: [String]
-    let prerequisites: [[Int]]
-    let release: String
+    let plan: ModulePlan
+    let started = MonotonicClock.nanoseconds()
     let lock = ConditionLock()
     // Guarded by `lock`.
     var state: [State]
     var times: [(String, Double)] = []
     var loaded = 0
+    var workers = 0
+    var finished: UInt64 = 0
     var failure: Errno?
 
-    init(paths: [String], prerequisites: [[Int]], release: String) {
-        self.paths = paths; self.prerequisites = prerequisites; self.release = release
-        state = Array(repeating: .waiting, count: paths.count)
+    init(plan: ModulePlan) {
+        self.plan = plan
+        state = Array(repeating: .waiting, count: plan.modules.count)
     }
 
     func work() {
+        lock.locked { workers += 1 }
         while let index = next() {
             let start = MonotonicClock.nanoseconds()
-            let result = Result { () throws(Errno) in try Modules.loadOne(paths[index], release: release) }
+            let result = Result { () throws(Errno) in try Kernel.loadModule(path: plan.file(index)) }
             let took = MonotonicClock.millisecondsSince(start)
             lock.broadcast {
                 state[index] = .done
-                times.append((Modules.fileName(paths[index]), took))
+                times.append((Modules.fileName(plan.modules[index].path), took))
+                finished = MonotonicClock.nanoseconds()
                 switch result {
                 case .success(let new): if new { loaded += 1 }
                 case .failure(let error): if failure == nil { failure = error }
@@ -93,7 +104,7 @@ private final class ParallelLoad: @unchecked Sendable {
             var remaining = false
             for index in state.indices where state[index] == .waiting {
                 remaining = true
-                if prerequisites[index].allSatisfy({ state[$0] == .done }) {
+                if plan.modules[index].prerequisites.allSatisfy({ state[$0] == .done }) {
                     state[index] = .loading
                     return .some(index)
                 }
@@ -102,9 +113,11 @@ private final class ParallelLoad: @unchecked Sendable {
         }
     }
 
-    func report(threads: Int) throws(Errno) -> Modules.Report {
-        let (failure, report) = lock.locked {
-            (self.failure, Modules.Report(loaded: loaded, threads: threads, slowest: Modules.slowest(times)))
+    func report() throws(Errno) -> Modules.Report {
+        let (failure, report) = lock.locked { () -> (Errno?, Modules.Report) in
+            let slowest = Array(times.sorted { $0.1 > $1.1 }.prefix(5))
+            let took = finished > started ? Double(finished - started) / 1_000_000 : 0
+            return (self.failure, Modules.Report(loaded: loaded, threads: workers, milliseconds: took, slowest: slowest))
         }
         if let failure { throw failure }
         return report

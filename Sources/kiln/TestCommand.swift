@@ -74,11 +74,15 @@ final class Interrupts: @unchecked Sendable {
 
     static func install(_ cleanup: @escaping @Sendable () -> Void) -> Interrupts {
         let me = Interrupts()
+        // Whoever ran us may be gone (a closed terminal or pipe): a write to it must not kill us before the
+        // teardown, so SIGPIPE is ignored and the note goes out with write(2), whose error is ignored.
+        signal(SIGPIPE, SIG_IGN)
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
-                FileHandle.standardError.write(Data("\ninterrupted: tearing down the topology\n".utf8))
+                let note = "\ninterrupted: tearing down the topology\n"
+                _ = note.withCString { write(STDERR_FILENO, $0, strlen($0)) }
                 cleanup()
                 exit(130)
             }

@@ -4,7 +4,7 @@ import Testing
 struct JSONTests {
     @Test func roundTripsGuestConfig() throws {
         let config = GuestConfig(
-            name: "r", hostname: "r", kernelRelease: "6.1.0-1-cloud-amd64", modules: ["kernel/net/8021q/8021q.ko"],
+            name: "r", hostname: "r", kernelRelease: "6.1.0-1-cloud-amd64",
             interfaces: [GuestInterface(name: try InterfaceName("wan"), mac: try MACAddress("52:54:00:00:01:01"), pciIndex: nil,
                                         addresses: [try CIDR("198.51.100.2/24"), try CIDR("2001:db8::2/64")], mtu: 1500)],
             routes: [GuestRoute(to: try CIDR("0.0.0.0/0"), via: try IPAddress("198.51.100.1"), dev: nil, metric: 10)],

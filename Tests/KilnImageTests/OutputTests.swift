@@ -7,6 +7,28 @@ import Testing
 @Suite struct OutputTests {
     struct Interrupted: Error {}
 
+    /// Two builds filling the same cache entry at once: the one that publishes second keeps the first one's copy
+    /// (another build may be reading it) and leaves no temporary behind; an unfinished leftover is replaced.
+    @Test func aPublishedCacheEntryIsNeverReplaced() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let staging = Staging(cacheDirectory: dir.path)
+        let entry = dir.path + "/roots/abc"
+        try staging.publish(entry) { tmp in try FileSystem.writeFile(tmp + "/who", Array("first".utf8), sync: false) }
+        let before = try #require(FileSystem.lstat(entry)).st_ino
+        try staging.publish(entry) { tmp in try FileSystem.writeFile(tmp + "/who", Array("second".utf8), sync: false) }
+        #expect(try FileSystem.readFile(entry + "/who") == Array("first".utf8))
+        #expect(try #require(FileSystem.lstat(entry)).st_ino == before)
+        #expect(try FileSystem.listDirectory(dir.path + "/roots") == ["abc"])
+
+        let leftover = dir.path + "/roots/def"
+        try FileSystem.makeDirectories(leftover)
+        try FileSystem.writeFile(leftover + "/who", Array("interrupted".utf8), sync: false)
+        try staging.publish(leftover) { tmp in try FileSystem.writeFile(tmp + "/who", Array("whole".utf8), sync: false) }
+        #expect(try FileSystem.readFile(leftover + "/who") == Array("whole".utf8))
+        #expect(FileSystem.lstat(leftover + "/.complete") != nil)
+    }
+
     @Test func replaceDirectorySwapsAndCleansUp() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

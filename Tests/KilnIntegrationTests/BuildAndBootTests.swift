@@ -125,6 +125,36 @@ struct BuildAndBootTests {
         #expect(Kiln.leftovers(of: r.pid).isEmpty, "\(Kiln.leftovers(of: r.pid))")
     }
 
+    /// Ctrl-C in the middle of a run, after whoever started it has gone (its output pipes closed): the run still
+    /// tears down its namespaces and QEMU, then exits 130.
+    @Test func interruptedRunTearsDownEvenWhenItsOutputIsGone() throws {
+        guard let bin = Kiln.bin else { throw Kiln.Missing() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin + "/kiln")
+        p.arguments = ["test", "Appliances/router.topology.yaml"]
+        p.currentDirectoryURL = Kiln.repo
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        let pid = p.processIdentifier
+        // Wait until the VM runs (a QEMU process and namespaces of this run exist).
+        let deadline = Date().addingTimeInterval(180)
+        while p.isRunning, Date() < deadline, !Kiln.leftovers(of: pid).contains(where: { $0.contains("qemu") }) { usleep(100_000) }
+        let during = Kiln.leftovers(of: pid)
+        #expect(during.contains { $0.hasPrefix("namespace") } && during.contains { $0.contains("qemu") }, "\(during)")
+        try out.fileHandleForReading.close()
+        try err.fileHandleForReading.close()
+        p.interrupt()
+        let stop = Date().addingTimeInterval(90)
+        while p.isRunning && Date() < stop { usleep(100_000) }
+        #expect(!p.isRunning, "kiln test did not exit after SIGINT")
+        if !p.isRunning { #expect(p.terminationStatus == 130) }
+        #expect(Kiln.leftovers(of: pid).isEmpty, "\(Kiln.leftovers(of: pid))")
+    }
+
     @Test func crashingServiceFailsTheServicesPhase() throws {
         let dir = Kiln.repo.appendingPathComponent("Tests/KilnIntegrationTests/Fixtures").path
         let r = try Kiln.run(["test", dir + "/crashing.topology.yaml", "--boot-timeout", "40"])
