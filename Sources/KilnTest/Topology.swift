@@ -17,7 +17,7 @@ public struct Topology: Decodable, Sendable {
         public var appliance: String?
         public var image: String?
         public var memory: Int?
-        /// vCPUs (default 2: kiln-init loads modules on every CPU, and under TCG each vCPU is a host thread).
+        /// vCPUs (default: 2 under KVM, 1 under TCG; see `Accelerator.defaultCPUs`).
         public var cpus: Int?
         /// The kiln-init phase this VM's boot must fail in (e.g. `firewall`, to prove a box whose ruleset does
         /// not load stays closed). Checks then run against the failed box; reaching READY fails the run.

@@ -80,8 +80,9 @@ public final class TopologyRunner: @unchecked Sendable {
                 NIC(id: "n\(j)", mac: nic.mac ?? String(format: "52:54:00:%02x:%02x:%02x", 0x6b, i, j + 1),
                     backend: fabric.taps["\(name).\(nic.name)"].map { .tap(ifname: $0) } ?? .unconnected)
             }
-            var command = QEMUCommand(kernel: image.kernel, initrd: image.initrd, append: image.cmdline,
-                                      memoryMiB: spec.memory ?? 256, cpus: spec.cpus ?? QEMUCommand.defaultCPUs, accelerator: accelerator, nics: nics)
+            let cpus = spec.cpus ?? accelerator.defaultCPUs
+            var command = QEMUCommand(kernel: image.kernel, initrd: image.initrd, append: accelerator.commandLine(image.cmdline, cpus: cpus),
+                                      memoryMiB: spec.memory ?? 256, cpus: cpus, accelerator: accelerator, nics: nics)
             command.name = name
             command.qmpSocket = NSTemporaryDirectory() + "kiln-\(getpid())-\(name).qmp"
             let vm = VirtualMachine(name: name, command: command, networkNamespace: fabric.fabricNamespace,

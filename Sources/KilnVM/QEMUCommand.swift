@@ -54,9 +54,6 @@ public struct QEMUCommand: Sendable, Equatable, Codable {
     public var accelerator: Accelerator = .tcg
     public var memoryMiB = 256
     public var cpus = 1
-    /// What `kiln boot` and `kiln test` give an appliance: two vCPUs, so kiln-init's module loaders run in
-    /// parallel (under TCG each vCPU is its own host thread) and a data-plane service has a CPU of its own.
-    public static let defaultCPUs = 2
     public var kernel: String?
     public var initrd: String?
     /// The kernel command line.

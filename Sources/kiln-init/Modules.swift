@@ -6,7 +6,8 @@ import KilnSystem
 /// wanted set is in the image, ordered dependencies first, with each module's prerequisites, so no modprobe and
 /// no modules.dep lookup happen at boot. One loader runs per CPU (up to 4), each taking the first module whose
 /// prerequisites are loaded: under TCG most of a load is translating code that runs once, and each vCPU
-/// translates on its own host thread. Loading starts before the configuration is decoded and runs beside it.
+/// translates on its own host thread. With several CPUs, loading starts before the configuration is decoded and
+/// runs beside it; with one, it runs in the modules phase.
 enum Modules {
     struct Report {
         var loaded = 0
@@ -35,10 +36,12 @@ enum Modules {
             }
             let load = ParallelLoad(plan: plan)
             let loading = Loading(load: load, problem: nil)
-            let loaders = plan.modules.isEmpty ? 0 : max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 4, plan.modules.count))
+            // With one CPU a thread would only take turns with the config decoding: `finish` loads on this thread.
+            let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+            let loaders = cpus > 1 ? min(cpus, 4, plan.modules.count) : 0
             for _ in 0..<loaders {
                 do { loading.threads.append(try JoinableThread("start a module loader") { load.work() }) } catch {
-                    // Fewer loaders than CPUs still load everything; with none, this thread does the work in finish.
+                    // Fewer loaders than CPUs still load everything; with none, `finish` does the work.
                     break
                 }
             }

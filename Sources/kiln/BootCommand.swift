@@ -19,8 +19,8 @@ struct Boot: ParsableCommand {
     @Option(name: .long, help: "auto, kvm or tcg.")
     var accel: AcceleratorRequest = .auto
 
-    @Option(name: .long, help: "vCPUs for the VM (kiln-init loads kernel modules on all of them).")
-    var cpus: Int = QEMUCommand.defaultCPUs
+    @Option(name: .long, help: "vCPUs for the VM (default: 2 under KVM, 1 under TCG; kiln-init loads kernel modules on all of them).")
+    var cpus: Int?
 
     @Option(name: .long, help: "Seconds to wait for READY (multiplied by KILN_TIMEOUT_SCALE).")
     var timeout: Double = 60
@@ -58,12 +58,13 @@ struct Boot: ParsableCommand {
         do { info = try BuildInfo.read(directory: directory) } catch { throw CLIErrors.fail("\(error)", code: 2) }
         let kernel = directory + "/vmlinuz"
         let verdict = AcceleratorProbe(kernel: kernel, logger: logger).resolve(accel)
-        var command = QEMUCommand(kernel: kernel, initrd: directory + "/initramfs.cpio.zst", append: info.cmdline,
-                                  cpus: cpus, accelerator: verdict.accelerator,
+        var command = QEMUCommand(kernel: kernel, initrd: directory + "/initramfs.cpio.zst", append: nil,
+                                  cpus: cpus ?? verdict.accelerator.defaultCPUs, accelerator: verdict.accelerator,
                                   nics: info.nics.enumerated().map { i, nic in
                                       NIC(id: nic.name.replacingOccurrences(of: ".", with: "_"),
                                           mac: nic.mac ?? String(format: "52:54:00:6b:00:%02x", i + 1), backend: .unconnected)
                                   })
+        command.append = verdict.accelerator.commandLine(info.cmdline, cpus: command.cpus)
         var varsCopy: String?
         defer { if let varsCopy { try? FileManager.default.removeItem(atPath: varsCopy) } }
         if let file = format.file {

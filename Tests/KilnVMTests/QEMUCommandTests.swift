@@ -111,6 +111,16 @@ import Testing
         #expect(Accelerator.kvm.qemuArguments == ["-accel", "kvm", "-cpu", "host"])
     }
 
+    @Test func oneVCPUTCGBootsSkipACPIInterruptLinksAndOthersKeepSMP() {
+        #expect(Accelerator.tcg.defaultCPUs == 1 && Accelerator.kvm.defaultCPUs == 2)
+        let base = "console=ttyS0 panic=-1 quiet"
+        #expect(Accelerator.tcg.commandLine(base, cpus: 1) == base + " acpi=noirq")
+        // acpi=noirq turns SMP off: never with more than one vCPU, never under KVM.
+        #expect(Accelerator.tcg.commandLine(base, cpus: 2) == base)
+        #expect(Accelerator.kvm.commandLine(base, cpus: 1) == base)
+        #expect(Accelerator.tcg.commandLine("", cpus: 1) == "acpi=noirq")
+    }
+
     @Test func timeoutScaleParsesTheEnvironment() {
         #expect(TimeoutScale.fromEnvironment(["KILN_TIMEOUT_SCALE": "3"]).factor == 3)
         #expect(TimeoutScale.fromEnvironment(["KILN_TIMEOUT_SCALE": " 2.5 "]).scale(2) == 5)
