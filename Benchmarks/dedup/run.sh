@@ -18,33 +18,9 @@ PACKAGES=("$@")
 WORK=$(mktemp -d /tmp/kiln-dedup-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-# --- Build the bench executable (release) in a throwaway package that links the KilnDedup sources. ---
-PKG="$ROOT/.build/dedup-bench-package"; rm -rf "$PKG/Sources"; mkdir -p "$PKG/Sources"
-for d in CKilnHash CKilnShims CZstd KilnSystem KilnDedup; do ln -s "$ROOT/Sources/$d" "$PKG/Sources/$d"; done
-ln -s "$ROOT/Benchmarks/dedup/Sources/kiln-dedup-bench" "$PKG/Sources/kiln-dedup-bench"
-cat > "$PKG/Package.swift" <<'PKGEOF'
-// swift-tools-version:6.0
-import PackageDescription
-let package = Package(name: "DedupBench", targets: [
-    .systemLibrary(name: "CZstd", pkgConfig: "libzstd"),
-    .target(name: "CKilnHash", cSettings: [.unsafeFlags(["-O2"])]),
-    .target(name: "CKilnShims"),
-    .target(name: "KilnSystem", dependencies: ["CKilnShims"]),
-    .target(name: "KilnDedup", dependencies: ["CKilnHash", "CZstd", "KilnSystem"]),
-    .executableTarget(name: "kiln-dedup-bench", dependencies: ["KilnDedup", "KilnSystem"]),
-])
-PKGEOF
-(cd "$PKG" && swift build -c release --product kiln-dedup-bench >&2)
-BIN="$PKG/.build/release/kiln-dedup-bench"
-
-# --- Corpus: the packages' files in one tar stream (sorted, fixed metadata: the same bytes every run). ---
-(cd "$WORK" && apt-get download "${PACKAGES[@]}" >/dev/null 2>&1) || { echo "apt-get download ${PACKAGES[*]} failed" >&2; exit 1; }
-mkdir "$WORK/tree"
-for deb in "$WORK"/*.deb; do dpkg-deb -x "$deb" "$WORK/tree"; done
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$WORK/corpus" -C "$WORK/tree" .
-EDITS=$("$BIN" edit "$WORK/corpus" "$WORK/edited" 0.01 "$MEAN" 1 | awk '{print $2}')
-SIZE=$(stat -c %s "$WORK/corpus"); ESIZE=$(stat -c %s "$WORK/edited")
-FILES=$(find "$WORK/tree" -type f | wc -l)
+source "$ROOT/Benchmarks/dedup/common.sh"
+build_dedup_bench
+make_corpus "$WORK" "$MEAN" "${PACKAGES[@]}"
 echo "corpus: ${PACKAGES[*]}: $FILES files, $SIZE bytes; resend: $EDITS edits (mean $MEAN bytes, 1% of the bytes), $ESIZE bytes"
 
 # --- WAN bytes ---
