@@ -200,6 +200,81 @@ static int cpu_has_shani(void) {
     __cpuid_count(7, 0, a, b, c, d);
     return (b >> 29) & 1; // CPUID.(EAX=7,ECX=0):EBX.SHA[bit 29]
 }
+
+// Two chunks' hashes at once: the chunk just cut (its end known, its bytes all hashable) and the chunk being scanned,
+// one block of each and 64 gear bytes a step. The two sha256rnds2 chains are independent, so they overlap in the
+// CPU as the gear does: where one chain is latency-bound, two run in the time of one.
+#define SHANI_ROUNDS2(x0, x1, w, k)                                                                          \
+    do {                                                                                                     \
+        __m128i m_ = _mm_add_epi32((w), _mm_loadu_si128((const __m128i *)(K + (k))));                        \
+        x1 = _mm_sha256rnds2_epu32(x1, x0, m_);                                                              \
+        x0 = _mm_sha256rnds2_epu32(x0, x1, _mm_shuffle_epi32(m_, 0x0E));                                     \
+    } while (0)
+#define LOAD_STATE(state, x0, x1)                                                                            \
+    do {                                                                                                     \
+        __m128i t_ = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&(state)[0]), 0xB1);                 \
+        x1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&(state)[4]), 0x1B);                         \
+        x0 = _mm_alignr_epi8(t_, x1, 8);                                                                     \
+        x1 = _mm_blend_epi16(x1, t_, 0xF0);                                                                  \
+    } while (0)
+#define STORE_STATE(state, x0, x1)                                                                           \
+    do {                                                                                                     \
+        __m128i t_ = _mm_shuffle_epi32(x0, 0x1B);                                                            \
+        __m128i u_ = _mm_shuffle_epi32(x1, 0xB1);                                                            \
+        _mm_storeu_si128((__m128i *)&(state)[0], _mm_blend_epi16(t_, u_, 0xF0));                             \
+        _mm_storeu_si128((__m128i *)&(state)[4], _mm_alignr_epi8(u_, t_, 8));                                \
+    } while (0)
+#define STEP2(r, wa, wb)                                                                                     \
+    do {                                                                                                     \
+        SHANI_ROUNDS2(a0, a1, wa, 4 * (r));                                                                  \
+        SHANI_ROUNDS2(b0, b1, wb, 4 * (r));                                                                  \
+        GEAR4(4 * (r));                                                                                      \
+    } while (0)
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static size_t cdc_fused2_64(uint32_t state_a[8], const uint8_t *ha, uint32_t state_b[8], const uint8_t *hb,
+                            const uint8_t *q, size_t steps, uint64_t *fpp, uint64_t mask, const uint64_t *gear,
+                            int *cut_offset) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i a0, a1, b0, b1;
+    LOAD_STATE(state_a, a0, a1);
+    LOAD_STATE(state_b, b0, b1);
+    uint64_t fp = *fpp;
+    int cut = -1;
+    size_t step = 0;
+    while (step < steps) {
+        __m128i sa0 = a0, sa1 = a1, sb0 = b0, sb1 = b1;
+        __m128i x0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(ha + 0)), bswap);
+        __m128i x1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(ha + 16)), bswap);
+        __m128i x2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(ha + 32)), bswap);
+        __m128i x3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(ha + 48)), bswap);
+        __m128i y0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hb + 0)), bswap);
+        __m128i y1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hb + 16)), bswap);
+        __m128i y2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hb + 32)), bswap);
+        __m128i y3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hb + 48)), bswap);
+        STEP2(0, x0, y0); STEP2(1, x1, y1); STEP2(2, x2, y2); STEP2(3, x3, y3);
+        for (int g = 1; g < 4; g++) {
+            // Unrolled by the compiler; GEAR4's offsets follow g.
+            SHANI_SCHEDULE(x0, x1, x2, x3); SHANI_SCHEDULE(y0, y1, y2, y3); STEP2(4 * g, x0, y0);
+            SHANI_SCHEDULE(x1, x2, x3, x0); SHANI_SCHEDULE(y1, y2, y3, y0); STEP2(4 * g + 1, x1, y1);
+            SHANI_SCHEDULE(x2, x3, x0, x1); SHANI_SCHEDULE(y2, y3, y0, y1); STEP2(4 * g + 2, x2, y2);
+            SHANI_SCHEDULE(x3, x0, x1, x2); SHANI_SCHEDULE(y3, y0, y1, y2); STEP2(4 * g + 3, x3, y3);
+        }
+        a0 = _mm_add_epi32(a0, sa0); a1 = _mm_add_epi32(a1, sa1);
+        b0 = _mm_add_epi32(b0, sb0); b1 = _mm_add_epi32(b1, sb1);
+        step++;
+        if (cut >= 0) break;
+        ha += 64;
+        hb += 64;
+        q += 64;
+    }
+    STORE_STATE(state_a, a0, a1);
+    STORE_STATE(state_b, b0, b1);
+    *fpp = fp;
+    *cut_offset = cut;
+    return step;
+}
+#undef STEP2
 #else
 static size_t cdc_fused_48(uint32_t state[8], const uint8_t *h, const uint8_t *q, size_t steps, uint64_t *fpp,
                            uint64_t mask, const uint64_t *gear, int *cut_offset) {
@@ -209,6 +284,13 @@ static size_t cdc_fused_48(uint32_t state[8], const uint8_t *h, const uint8_t *q
 static size_t cdc_fused_64(uint32_t state[8], const uint8_t *h, const uint8_t *q, size_t steps, uint64_t *fpp,
                            uint64_t mask, const uint64_t *gear, int *cut_offset) {
     (void)state; (void)h; (void)q; (void)steps; (void)fpp; (void)mask; (void)gear; *cut_offset = -1;
+    return 0;
+}
+static size_t cdc_fused2_64(uint32_t state_a[8], const uint8_t *ha, uint32_t state_b[8], const uint8_t *hb,
+                            const uint8_t *q, size_t steps, uint64_t *fpp, uint64_t mask, const uint64_t *gear,
+                            int *cut_offset) {
+    (void)state_a; (void)ha; (void)state_b; (void)hb; (void)q; (void)steps; (void)fpp; (void)mask; (void)gear;
+    *cut_offset = -1;
     return 0;
 }
 static int cpu_has_shani(void) { return 0; }
@@ -363,6 +445,7 @@ static inline size_t end_chunk(kiln_cdc *c, int *cut, size_t length) {
 static size_t cdc_next_shani(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx, const uint8_t *p, size_t n, int *cut) {
     const uint32_t pos = c->position; // chunk bytes before p
     uint64_t fp = c->fp;
+    *cut = 0;
     size_t h = 0, s = pos < c->min_size ? c->min_size - pos : 0;
     for (;;) {
         if (pos + s >= c->max_size) { // forced cut at the maximum size (s == max - pos)
@@ -486,6 +569,158 @@ size_t kiln_cdc_next(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx
     c->fp = fp;
     c->position = pos;
     return n;
+}
+
+
+// kiln_cdc_chunks on SHA-NI: the chunk just cut ("a") is hashed to its end while the next one ("b") is scanned and
+// hashed, two blocks a step (cdc_fused2_64). The scanned chunk's hash trails its scan by the bytes before the minimum
+// size, so each cut leaves about that much of "a" to hash under the next chunk's scan, where a second chain is free.
+static size_t cdc_chunks_shani(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx, const uint8_t *p, size_t n,
+                               size_t *ends, uint8_t (*ids)[32], size_t max, size_t *consumed) {
+    size_t count = 0, start = 0;
+    // A chunk continued from the previous call (or a partial block pending): to its cut as nextCut does.
+    if (c->position != 0 || ctx->used != 0 || ctx->length != 0) {
+        int cut = 0;
+        size_t k = cdc_next_shani(c, gear, ctx, p, n, &cut);
+        if (!cut) {
+            *consumed = n;
+            return 0;
+        }
+        ends[count] = k;
+        kiln_sha256_final(ctx, ids[count]);
+        kiln_sha256_init_impl(ctx, KILN_SHA256_SHANI);
+        count++;
+        start = k;
+    }
+    kiln_sha256_ctx a;
+    int a_active = 0;
+    size_t ha = 0, ea = 0, a_index = 0;
+    uint64_t fp = 0;
+    size_t hb = start, s = start + c->min_size;
+    while (count < max) {
+        size_t off = s - start; // chunk offset of the next byte to scan
+        size_t end = 0;         // a cut of the scanned chunk after p[end - 1], when nonzero
+        if (off >= c->max_size) {
+            end = s;
+        } else if (s >= n) {
+            break;
+        } else {
+            uint64_t mask;
+            size_t limit;
+            if (off < c->avg_size) {
+                mask = c->mask_s;
+                limit = c->avg_size - off;
+            } else {
+                mask = c->mask_l;
+                limit = c->max_size - off;
+            }
+            size_t avail = n - s < limit ? n - s : limit;
+            size_t lag = s - hb;
+            size_t steps = 0, k = 0, done = 0;
+            int offset = -1;
+            if (a_active && ea - ha < 64) {
+                kiln_sha256_update(&a, p + ha, ea - ha);
+                kiln_sha256_final(&a, ids[a_index]);
+                a_active = 0;
+                continue;
+            }
+            if (a_active && lag >= 64 && avail >= 64) {
+                steps = (ea - ha) / 64;
+                if (steps > avail / 64) steps = avail / 64;
+                k = 64;
+                done = cdc_fused2_64(a.state, p + ha, ctx->state, p + hb, p + s, steps, &fp, mask, gear, &offset);
+                a.length += 64 * done;
+                ha += 64 * done;
+                ctx->length += 64 * done;
+                hb += 64 * done;
+            } else if (a_active && avail >= 64) {
+                steps = (ea - ha) / 64;
+                if (steps > avail / 64) steps = avail / 64;
+                k = 64;
+                done = cdc_fused_64(a.state, p + ha, p + s, steps, &fp, mask, gear, &offset);
+                a.length += 64 * done;
+                ha += 64 * done;
+            } else if (!a_active && lag >= 64 && avail >= 64) {
+                // The hash keeps trailing by the bytes before the minimum: they are hashed with the next chunk's
+                // scan, two chains at once, rather than one chain catching up under this chunk's scan (48).
+                steps = avail / 64;
+                k = 64;
+                done = cdc_fused_64(ctx->state, p + hb, p + s, steps, &fp, mask, gear, &offset);
+                ctx->length += 64 * done;
+                hb += 64 * done;
+            } else {
+                size_t m = lag < 64 ? 64 - lag : avail;
+                if (m > avail) m = avail;
+                long j = scan_bytes(&fp, gear, mask, p, s, m);
+                if (j >= 0) {
+                    end = (size_t)j + 1;
+                } else {
+                    s += m;
+                    continue;
+                }
+            }
+            if (!end) {
+                if (offset < 0) {
+                    s += k * done;
+                    continue;
+                }
+                end = s + k * (done - 1) + (size_t)offset + 1;
+            }
+        }
+        // The scanned chunk ends at `end`: it becomes the one hashed to its end, a new chunk starts.
+        if (a_active) {
+            kiln_sha256_update(&a, p + ha, ea - ha);
+            kiln_sha256_final(&a, ids[a_index]);
+        }
+        a = *ctx;
+        a_active = 1;
+        ha = hb;
+        ea = end;
+        a_index = count;
+        ends[count++] = end;
+        kiln_sha256_init_impl(ctx, KILN_SHA256_SHANI);
+        start = end;
+        hb = end;
+        s = end + c->min_size;
+        fp = 0;
+    }
+    if (a_active) {
+        kiln_sha256_update(&a, p + ha, ea - ha);
+        kiln_sha256_final(&a, ids[a_index]);
+    }
+    if (count == max) { // no room for more: stop after the last cut
+        c->fp = 0;
+        c->position = 0;
+        *consumed = start;
+        return count;
+    }
+    // The chunk in progress goes on past these bytes.
+    kiln_sha256_update(ctx, p + hb, n - hb);
+    c->fp = fp;
+    c->position = (uint32_t)(n - start);
+    *consumed = n;
+    return count;
+}
+
+size_t kiln_cdc_chunks(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx, const uint8_t *p, size_t n,
+                       size_t *ends, uint8_t (*ids)[32], size_t max, size_t *consumed) {
+    if (max == 0 || n == 0) {
+        *consumed = 0;
+        return 0;
+    }
+    if (ctx->impl == KILN_SHA256_SHANI) return cdc_chunks_shani(c, gear, ctx, p, n, ends, ids, max, consumed);
+    size_t count = 0, at = 0;
+    while (at < n && count < max) {
+        int cut;
+        at += kiln_cdc_next(c, gear, ctx, p + at, n - at, &cut);
+        if (!cut) break;
+        ends[count] = at;
+        kiln_sha256_final(ctx, ids[count]);
+        kiln_sha256_init_impl(ctx, (int)ctx->impl);
+        count++;
+    }
+    *consumed = at;
+    return count;
 }
 
 void kiln_resemblance(const uint8_t *p, size_t n, const uint64_t gear[256], uint64_t out[3]) {

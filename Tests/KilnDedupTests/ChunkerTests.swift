@@ -102,9 +102,10 @@ import Testing
         return result
     }
 
-    /// The scanning kernels (the hash trailing the scan, four gear bytes at a time, partial blocks carried between
-    /// calls) cut exactly where the byte-at-a-time definition does and give every chunk its SHA-256, for every
-    /// average, write pattern and SHA-256 implementation; long runs of one byte reach the forced maximum.
+    /// The scanning kernels (the hash trailing the scan, four gear bytes at a time, two chunks hashed at once in
+    /// cuts(in:), partial blocks carried between calls) cut exactly where the byte-at-a-time definition does and give
+    /// every chunk its SHA-256, for every average, write pattern and SHA-256 implementation; long runs of one byte
+    /// reach the forced maximum.
     @Test func cutsAndIdsMatchTheReference() throws {
         let data = textBytes(600_000, seed: 21) + randomBytes(600_000, seed: 22) + [UInt8](repeating: 0, count: 300_000)
             + textBytes(200_000, seed: 23)
@@ -145,6 +146,24 @@ import Testing
                     }
                     #expect(ends == reference, "average \(average), pieces up to \(maxPiece), \(implementation)")
                     #expect(ids == expected, "average \(average), pieces up to \(maxPiece), \(implementation)")
+
+                    // The same through cuts(in:), which finishes one chunk's hash while it scans the next.
+                    var batch = try Chunker(averageSize: average)
+                    var batchHasher = try #require(KilnSHA256(implementation: implementation))
+                    var found: [(end: Int, id: ChunkID)] = []
+                    offset = 0
+                    data.withUnsafeBytes { all in
+                        while offset < data.count {
+                            let end = min(data.count, offset + Int.random(in: 1...maxPiece, using: &rng))
+                            var piece: [(end: Int, id: ChunkID)] = []
+                            batch.cuts(in: UnsafeRawBufferPointer(rebasing: all[offset..<end]), hashingInto: &batchHasher, appendingTo: &piece)
+                            found += piece.map { (offset + $0.end, $0.id) }
+                            offset = end
+                        }
+                    }
+                    if found.last?.end != data.count { found.append((data.count, batchHasher.finalizeAndReset())) }
+                    #expect(found.map(\.end) == reference, "cuts(in:): average \(average), pieces up to \(maxPiece), \(implementation)")
+                    #expect(found.map(\.id) == expected, "cuts(in:): average \(average), pieces up to \(maxPiece), \(implementation)")
                 }
             }
         }
