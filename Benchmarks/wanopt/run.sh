@@ -104,17 +104,22 @@ grep -q listening "$WORK/server.log" || fail "the server did not start: $(cat "$
 wan_bytes() {
     run_in a cat /sys/class/net/wan/statistics/tx_bytes /sys/class/net/wan/statistics/rx_bytes | awk '{s += $1} END {print s}'
 }
+wan_packets() {
+    run_in a cat /sys/class/net/wan/statistics/tx_packets /sys/class/net/wan/statistics/rx_packets | awk '{s += $1} END {print s}'
+}
 # transfer LABEL FILE PORT [zstd]: one transfer, checked at the server; records the WAN bytes as RESULT[LABEL].
 declare -A RESULT
 transfer() {
-    local label=$1 file=$2 port=$3 mode=${4:-} before after out
+    local label=$1 file=$2 port=$3 mode=${4:-} before after packets out
     before=$(wan_bytes)
+    packets=$(wan_packets)
     out=$(timeout 300 ip netns exec "$(ns c)" python3 "$HERE/xfer.py" send 10.2.0.2 "$port" "$file" $mode) ||
         fail "$label: transfer failed or delivered other bytes: $out"
     sleep 0.5  # the last ACKs and the channel's trailing frames
     after=$(wan_bytes)
+    packets=$(( $(wan_packets) - packets ))
     RESULT[$label]=$((after - before))
-    printf '  %-24s %12d WAN bytes   %s\n' "$label" "${RESULT[$label]}" "$out"
+    printf '  %-16s %10d WAN bytes in %6d packets   %s\n' "$label" "${RESULT[$label]}" "$packets" "$out"
 }
 
 # --- Baselines: no optimizer running (plain forwarding through A and B), then zstd -1 alone ---
@@ -157,16 +162,20 @@ done
 for _ in $(seq 200); do [ "$(status a | field channel)" = up ] && break; sleep 0.1; done
 [ "$(status a | field channel)" = up ] || fail "the channel did not come up: $(cat "$WORK/a.log" "$WORK/b.log")"
 transfer "Kiln first" "$WORK/corpus" 5001
+status a > "$WORK/a-first.json"
 transfer "Kiln resend" "$WORK/edited" 5001
 status a > "$WORK/a-status.json"
 # Both went through the channel (not fail-open past a missing peer).
 [ "$(field flowsOptimized < "$WORK/a-status.json")" = 2 ] && [ "$(field flowsDirect < "$WORK/a-status.json")" = 0 ] ||
     fail "the Kiln transfers were not both optimized: $(cat "$WORK/a-status.json")"
-python3 - "$WORK/a-status.json" <<'PY'
+python3 - "$WORK/a-first.json" "$WORK/a-status.json" <<'PY'
 import json, sys
-s = json.load(open(sys.argv[1]))["optimized"]
-keys = [k for k in ("lanIn", "lanOut", "wanOut", "wanIn", "storeHitRate", "chunksSupplied") if k in s]
-print("  optimizer A, optimized flows: " + ", ".join(f"{k} {s[k]}" for k in keys))
+first, last = (json.load(open(p))["optimized"] for p in sys.argv[1:])
+for name, a, b in (("first send", {}, first), ("edited resend", first, last)):
+    d = {k: b[k] - a.get(k, 0) for k in ("lanIn", "wanOut", "wanIn", "chunks", "chunkHits", "chunksSupplied")}
+    print(f"  optimizer A's own count, {name}: LAN in {d['lanIn']:,}, channel out {d['wanOut']:,} and in {d['wanIn']:,} "
+          f"bytes (payloads and frame headers); {d['chunks']:,} chunks, {d['chunkHits']:,} sent as references, "
+          f"{d['chunksSupplied']:,} supplied on request")
 PY
 
 python3 - "$SIZE" "$ESIZE" "${RESULT[plain first]}" "${RESULT[plain resend]}" "${RESULT[zstd -1 first]}" \
