@@ -18,33 +18,9 @@ PACKAGES=("$@")
 WORK=$(mktemp -d /tmp/kiln-dedup-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-# --- Build the bench executable (release) in a throwaway package that links the KilnDedup sources. ---
-PKG="$ROOT/.build/dedup-bench-package"; rm -rf "$PKG/Sources"; mkdir -p "$PKG/Sources"
-for d in CKilnHash CKilnShims CZstd KilnSystem KilnDedup; do ln -s "$ROOT/Sources/$d" "$PKG/Sources/$d"; done
-ln -s "$ROOT/Benchmarks/dedup/Sources/kiln-dedup-bench" "$PKG/Sources/kiln-dedup-bench"
-cat > "$PKG/Package.swift" <<'PKGEOF'
-// swift-tools-version:6.0
-import PackageDescription
-let package = Package(name: "DedupBench", targets: [
-    .systemLibrary(name: "CZstd", pkgConfig: "libzstd"),
-    .target(name: "CKilnHash", cSettings: [.unsafeFlags(["-O2"])]),
-    .target(name: "CKilnShims"),
-    .target(name: "KilnSystem", dependencies: ["CKilnShims"]),
-    .target(name: "KilnDedup", dependencies: ["CKilnHash", "CZstd", "KilnSystem"]),
-    .executableTarget(name: "kiln-dedup-bench", dependencies: ["KilnDedup", "KilnSystem"]),
-])
-PKGEOF
-(cd "$PKG" && swift build -c release --product kiln-dedup-bench >&2)
-BIN="$PKG/.build/release/kiln-dedup-bench"
-
-# --- Corpus: the packages' files in one tar stream (sorted, fixed metadata: the same bytes every run). ---
-(cd "$WORK" && apt-get download "${PACKAGES[@]}" >/dev/null 2>&1) || { echo "apt-get download ${PACKAGES[*]} failed" >&2; exit 1; }
-mkdir "$WORK/tree"
-for deb in "$WORK"/*.deb; do dpkg-deb -x "$deb" "$WORK/tree"; done
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$WORK/corpus" -C "$WORK/tree" .
-EDITS=$("$BIN" edit "$WORK/corpus" "$WORK/edited" 0.01 "$MEAN" 1 | awk '{print $2}')
-SIZE=$(stat -c %s "$WORK/corpus"); ESIZE=$(stat -c %s "$WORK/edited")
-FILES=$(find "$WORK/tree" -type f | wc -l)
+source "$ROOT/Benchmarks/dedup/common.sh"
+build_dedup_bench
+make_corpus "$WORK" "$MEAN" "${PACKAGES[@]}"
 echo "corpus: ${PACKAGES[*]}: $FILES files, $SIZE bytes; resend: $EDITS edits (mean $MEAN bytes, 1% of the bytes), $ESIZE bytes"
 
 # --- WAN bytes ---
@@ -99,7 +75,8 @@ med = {k: statistics.median(v) for k, v in rows.items()}
 sha = statistics.median(sha_runs)
 def runs(v): return "  (" + ", ".join(f"{x:.2f}" for x in v) + ")"
 print(f"{'one core, CPU time, median of 3':<36}{'GB/s':>6}")
-print(f"{'Kiln FastCDC + SHA-256':<36}{med['chunk+hash']:>6.2f}{runs(rows['chunk+hash'])}  hashed while scanning, as the encoder runs")
+print(f"{'Kiln FastCDC + SHA-256':<36}{med['chunk+hash']:>6.2f}{runs(rows['chunk+hash'])}  as the encoder runs (cuts(in:), 64 KiB writes)")
+print(f"{'  one chunk per call (nextCut)':<36}{med['chunk+hash-nextcut']:>6.2f}{runs(rows['chunk+hash-nextcut'])}")
 print(f"{'  the same, one after the other':<36}{med['chunk-then-hash']:>6.2f}{runs(rows['chunk-then-hash'])}")
 print(f"{'Kiln FastCDC alone':<36}{med['chunk']:>6.2f}{runs(rows['chunk'])}")
 print(f"{'Kiln SHA-256 alone':<36}{med['hash']:>6.2f}{runs(rows['hash'])}")

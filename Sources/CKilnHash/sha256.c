@@ -99,27 +99,38 @@ static void blocks_shani(uint32_t state[8], const uint8_t *data, size_t blocks) 
 }
 
 // FastCDC and SHA-256 in one instruction stream. Both are latency-bound chains (the gear hash's shift-add per
-// byte, sha256rnds2's latency per two rounds); interleaved four gear bytes per four rounds they run side by side in
-// the out-of-order core instead of one after the other. Block b is scanned while block b-1, already known to hold
-// no cut, is hashed. Returns the block holding the first cut (its offset in *cut_offset, blocks before it
-// hashed), or nblocks with every block hashed.
+// byte, sha256rnds2's latency per two rounds); interleaved they run side by side in the out-of-order core instead
+// of one after the other. The hash works on bytes already known to hold no cut (scanned, or before the minimum
+// size), so it may trail the scan: kiln_cdc_next lets it start at the chunk's first byte while the scan starts at
+// the minimum size, and each step hashes one 64-byte block while scanning KB bytes. KB = 48 while the hash trails by
+// more than a block (it catches up 16 bytes a step: the bytes before the minimum, which used to be hashed alone, are
+// hashed under the scan), then KB = 64 with the hash one block behind.
 // Four gear steps whose values all derive from fp directly (f4 = fp<<4 + ...), so the loop-carried chain is one
-// shift and one add per four bytes; the four mask tests share one rarely taken branch.
+// shift and one add per four bytes; each mask test is its own rarely taken branch.
 #define GEAR4(k)                                                                                             \
     do {                                                                                                     \
         uint64_t g0 = gear[q[(k)]], g1 = gear[q[(k) + 1]], g2 = gear[q[(k) + 2]], g3 = gear[q[(k) + 3]];       \
-        uint64_t f1 = (fp << 1) + g0;                                                                        \
-        uint64_t f2 = (fp << 2) + ((g0 << 1) + g1);                                                          \
-        uint64_t f3 = (fp << 3) + ((g0 << 2) + (g1 << 1) + g2);                                              \
-        uint64_t f4 = (fp << 4) + ((g0 << 3) + (g1 << 2) + (g2 << 1) + g3);                                  \
-        if (__builtin_expect(!(f1 & mask) | !(f2 & mask) | !(f3 & mask) | !(f4 & mask), 0) && cut < 0)       \
-            cut = (k) + (!(f1 & mask) ? 0 : !(f2 & mask) ? 1 : !(f3 & mask) ? 2 : 3);                        \
+        uint64_t t2 = (g0 << 1) + g1, t3 = (t2 << 1) + g2, t4 = (t3 << 1) + g3;                               \
+        uint64_t f1 = (fp << 1) + g0, f2 = (fp << 2) + t2, f3 = (fp << 3) + t3, f4 = (fp << 4) + t4;          \
+        if (__builtin_expect(!(f1 & mask), 0)) { if (cut < 0) cut = (k); }                                    \
+        else if (__builtin_expect(!(f2 & mask), 0)) { if (cut < 0) cut = (k) + 1; }                           \
+        else if (__builtin_expect(!(f3 & mask), 0)) { if (cut < 0) cut = (k) + 2; }                           \
+        else if (__builtin_expect(!(f4 & mask), 0)) { if (cut < 0) cut = (k) + 3; }                           \
         fp = f4;                                                                                             \
     } while (0)
+// Round group r (four rounds) of the block being hashed, then four gear bytes unless KB = 48 skips every fourth.
+#define STEP(r, w, k)                                                                                        \
+    do {                                                                                                     \
+        SHANI_ROUNDS(w, 4 * (r));                                                                            \
+        if (KB == 64 || ((r) & 3) != 3) GEAR4(k);                                                              \
+    } while (0)
 
-__attribute__((target("sha,sse4.1,ssse3")))
-static size_t cdc_fused_shani(uint32_t state[8], const uint8_t *p, size_t nblocks, uint64_t *fpp, uint64_t mask,
-                              const uint64_t *gear, int *cut_offset) {
+// `steps` steps: hashes the blocks at h, h+64, ... while scanning KB bytes a step at q. The caller guarantees every
+// hashed block lies before the scan's start. Stops after the step in which a cut was found: returns the steps done
+// and the cut's offset from q's start of that step in *cut_offset (-1 when there was none).
+__attribute__((target("sha,sse4.1,ssse3"), always_inline))
+static inline size_t cdc_fused_steps(const int KB, uint32_t state[8], const uint8_t *h, const uint8_t *q, size_t steps,
+                                     uint64_t *fpp, uint64_t mask, const uint64_t *gear, int *cut_offset) {
     const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
     __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[0]), 0xB1);
     __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[4]), 0x1B);
@@ -127,45 +138,35 @@ static size_t cdc_fused_shani(uint32_t state[8], const uint8_t *p, size_t nblock
     s1 = _mm_blend_epi16(s1, tmp, 0xF0);
     uint64_t fp = *fpp;
     int cut = -1;
-    size_t b = 0;
-    const uint8_t *q = p;
-    for (int j = 0; j < 64; j++) {
-        fp = (fp << 1) + gear[q[j]];
-        if (!(fp & mask)) { cut = j; break; }
-    }
-    if (cut < 0) {
-        for (b = 1; b <= nblocks; b++) {
-            const uint8_t *h = p + 64 * (b - 1);
-            int scanning = b < nblocks;
-            // Past the last block there is nothing to scan: point the gear at a harmless copy of this block.
-            q = scanning ? p + 64 * b : h;
-            uint64_t saved = fp;
-            __m128i abef = s0, cdgh = s1;
-            __m128i w0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 0)), bswap);
-            __m128i w1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 16)), bswap);
-            __m128i w2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 32)), bswap);
-            __m128i w3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 48)), bswap);
-            SHANI_ROUNDS(w0, 0); GEAR4(0);
-            SHANI_ROUNDS(w1, 4); GEAR4(4);
-            SHANI_ROUNDS(w2, 8); GEAR4(8);
-            SHANI_ROUNDS(w3, 12); GEAR4(12);
-            SHANI_SCHEDULE(w0, w1, w2, w3); SHANI_ROUNDS(w0, 16); GEAR4(16);
-            SHANI_SCHEDULE(w1, w2, w3, w0); SHANI_ROUNDS(w1, 20); GEAR4(20);
-            SHANI_SCHEDULE(w2, w3, w0, w1); SHANI_ROUNDS(w2, 24); GEAR4(24);
-            SHANI_SCHEDULE(w3, w0, w1, w2); SHANI_ROUNDS(w3, 28); GEAR4(28);
-            SHANI_SCHEDULE(w0, w1, w2, w3); SHANI_ROUNDS(w0, 32); GEAR4(32);
-            SHANI_SCHEDULE(w1, w2, w3, w0); SHANI_ROUNDS(w1, 36); GEAR4(36);
-            SHANI_SCHEDULE(w2, w3, w0, w1); SHANI_ROUNDS(w2, 40); GEAR4(40);
-            SHANI_SCHEDULE(w3, w0, w1, w2); SHANI_ROUNDS(w3, 44); GEAR4(44);
-            SHANI_SCHEDULE(w0, w1, w2, w3); SHANI_ROUNDS(w0, 48); GEAR4(48);
-            SHANI_SCHEDULE(w1, w2, w3, w0); SHANI_ROUNDS(w1, 52); GEAR4(52);
-            SHANI_SCHEDULE(w2, w3, w0, w1); SHANI_ROUNDS(w2, 56); GEAR4(56);
-            SHANI_SCHEDULE(w3, w0, w1, w2); SHANI_ROUNDS(w3, 60); GEAR4(60);
-            s0 = _mm_add_epi32(s0, abef);
-            s1 = _mm_add_epi32(s1, cdgh);
-            if (!scanning) { fp = saved; cut = -1; break; }
-            if (cut >= 0) break;
-        }
+    size_t step = 0;
+    while (step < steps) {
+        __m128i abef = s0, cdgh = s1;
+        __m128i w0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 0)), bswap);
+        __m128i w1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 16)), bswap);
+        __m128i w2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 32)), bswap);
+        __m128i w3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(h + 48)), bswap);
+        // Gear byte offsets: 4 per round group, or for KB = 48 4 per step except steps 3, 7, 11, 15.
+#define GK(r) (KB == 64 ? 4 * (r) : 4 * ((r) - (r) / 4))
+        STEP(0, w0, GK(0)); STEP(1, w1, GK(1)); STEP(2, w2, GK(2)); STEP(3, w3, GK(3));
+        SHANI_SCHEDULE(w0, w1, w2, w3); STEP(4, w0, GK(4));
+        SHANI_SCHEDULE(w1, w2, w3, w0); STEP(5, w1, GK(5));
+        SHANI_SCHEDULE(w2, w3, w0, w1); STEP(6, w2, GK(6));
+        SHANI_SCHEDULE(w3, w0, w1, w2); STEP(7, w3, GK(7));
+        SHANI_SCHEDULE(w0, w1, w2, w3); STEP(8, w0, GK(8));
+        SHANI_SCHEDULE(w1, w2, w3, w0); STEP(9, w1, GK(9));
+        SHANI_SCHEDULE(w2, w3, w0, w1); STEP(10, w2, GK(10));
+        SHANI_SCHEDULE(w3, w0, w1, w2); STEP(11, w3, GK(11));
+        SHANI_SCHEDULE(w0, w1, w2, w3); STEP(12, w0, GK(12));
+        SHANI_SCHEDULE(w1, w2, w3, w0); STEP(13, w1, GK(13));
+        SHANI_SCHEDULE(w2, w3, w0, w1); STEP(14, w2, GK(14));
+        SHANI_SCHEDULE(w3, w0, w1, w2); STEP(15, w3, GK(15));
+#undef GK
+        s0 = _mm_add_epi32(s0, abef);
+        s1 = _mm_add_epi32(s1, cdgh);
+        step++;
+        if (cut >= 0) break;
+        h += 64;
+        q += KB;
     }
     tmp = _mm_shuffle_epi32(s0, 0x1B);
     s1 = _mm_shuffle_epi32(s1, 0xB1);
@@ -175,7 +176,20 @@ static size_t cdc_fused_shani(uint32_t state[8], const uint8_t *p, size_t nblock
     _mm_storeu_si128((__m128i *)&state[4], s1);
     *fpp = fp;
     *cut_offset = cut;
-    return cut >= 0 ? b : nblocks;
+    return step;
+}
+#undef STEP
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static size_t cdc_fused_48(uint32_t state[8], const uint8_t *h, const uint8_t *q, size_t steps, uint64_t *fpp,
+                           uint64_t mask, const uint64_t *gear, int *cut_offset) {
+    return cdc_fused_steps(48, state, h, q, steps, fpp, mask, gear, cut_offset);
+}
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static size_t cdc_fused_64(uint32_t state[8], const uint8_t *h, const uint8_t *q, size_t steps, uint64_t *fpp,
+                           uint64_t mask, const uint64_t *gear, int *cut_offset) {
+    return cdc_fused_steps(64, state, h, q, steps, fpp, mask, gear, cut_offset);
 }
 
 static int cpu_has_shani(void) {
@@ -186,10 +200,97 @@ static int cpu_has_shani(void) {
     __cpuid_count(7, 0, a, b, c, d);
     return (b >> 29) & 1; // CPUID.(EAX=7,ECX=0):EBX.SHA[bit 29]
 }
+
+// Two chunks' hashes at once: the chunk just cut (its end known, its bytes all hashable) and the chunk being scanned,
+// one block of each and 64 gear bytes a step. The two sha256rnds2 chains are independent, so they overlap in the
+// CPU as the gear does: where one chain is latency-bound, two run in the time of one.
+#define SHANI_ROUNDS2(x0, x1, w, k)                                                                          \
+    do {                                                                                                     \
+        __m128i m_ = _mm_add_epi32((w), _mm_loadu_si128((const __m128i *)(K + (k))));                        \
+        x1 = _mm_sha256rnds2_epu32(x1, x0, m_);                                                              \
+        x0 = _mm_sha256rnds2_epu32(x0, x1, _mm_shuffle_epi32(m_, 0x0E));                                     \
+    } while (0)
+#define LOAD_STATE(state, x0, x1)                                                                            \
+    do {                                                                                                     \
+        __m128i t_ = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&(state)[0]), 0xB1);                 \
+        x1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&(state)[4]), 0x1B);                         \
+        x0 = _mm_alignr_epi8(t_, x1, 8);                                                                     \
+        x1 = _mm_blend_epi16(x1, t_, 0xF0);                                                                  \
+    } while (0)
+#define STORE_STATE(state, x0, x1)                                                                           \
+    do {                                                                                                     \
+        __m128i t_ = _mm_shuffle_epi32(x0, 0x1B);                                                            \
+        __m128i u_ = _mm_shuffle_epi32(x1, 0xB1);                                                            \
+        _mm_storeu_si128((__m128i *)&(state)[0], _mm_blend_epi16(t_, u_, 0xF0));                             \
+        _mm_storeu_si128((__m128i *)&(state)[4], _mm_alignr_epi8(u_, t_, 8));                                \
+    } while (0)
+#define STEP2(r, wa, wb)                                                                                     \
+    do {                                                                                                     \
+        SHANI_ROUNDS2(a0, a1, wa, 4 * (r));                                                                  \
+        SHANI_ROUNDS2(b0, b1, wb, 4 * (r));                                                                  \
+        GEAR4(4 * (r));                                                                                      \
+    } while (0)
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static size_t cdc_fused2_64(uint32_t state_a[8], const uint8_t *ha, uint32_t state_b[8], const uint8_t *hb,
+                            const uint8_t *q, size_t steps, uint64_t *fpp, uint64_t mask, const uint64_t *gear,
+                            int *cut_offset) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i a0, a1, b0, b1;
+    LOAD_STATE(state_a, a0, a1);
+    LOAD_STATE(state_b, b0, b1);
+    uint64_t fp = *fpp;
+    int cut = -1;
+    size_t step = 0;
+    while (step < steps) {
+        __m128i sa0 = a0, sa1 = a1, sb0 = b0, sb1 = b1;
+        __m128i x0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(ha + 0)), bswap);
+        __m128i x1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(ha + 16)), bswap);
+        __m128i x2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(ha + 32)), bswap);
+        __m128i x3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(ha + 48)), bswap);
+        __m128i y0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hb + 0)), bswap);
+        __m128i y1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hb + 16)), bswap);
+        __m128i y2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hb + 32)), bswap);
+        __m128i y3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(hb + 48)), bswap);
+        STEP2(0, x0, y0); STEP2(1, x1, y1); STEP2(2, x2, y2); STEP2(3, x3, y3);
+        for (int g = 1; g < 4; g++) {
+            // Unrolled by the compiler; GEAR4's offsets follow g.
+            SHANI_SCHEDULE(x0, x1, x2, x3); SHANI_SCHEDULE(y0, y1, y2, y3); STEP2(4 * g, x0, y0);
+            SHANI_SCHEDULE(x1, x2, x3, x0); SHANI_SCHEDULE(y1, y2, y3, y0); STEP2(4 * g + 1, x1, y1);
+            SHANI_SCHEDULE(x2, x3, x0, x1); SHANI_SCHEDULE(y2, y3, y0, y1); STEP2(4 * g + 2, x2, y2);
+            SHANI_SCHEDULE(x3, x0, x1, x2); SHANI_SCHEDULE(y3, y0, y1, y2); STEP2(4 * g + 3, x3, y3);
+        }
+        a0 = _mm_add_epi32(a0, sa0); a1 = _mm_add_epi32(a1, sa1);
+        b0 = _mm_add_epi32(b0, sb0); b1 = _mm_add_epi32(b1, sb1);
+        step++;
+        if (cut >= 0) break;
+        ha += 64;
+        hb += 64;
+        q += 64;
+    }
+    STORE_STATE(state_a, a0, a1);
+    STORE_STATE(state_b, b0, b1);
+    *fpp = fp;
+    *cut_offset = cut;
+    return step;
+}
+#undef STEP2
 #else
-static size_t cdc_fused_shani(uint32_t state[8], const uint8_t *p, size_t nblocks, uint64_t *fpp, uint64_t mask,
-                              const uint64_t *gear, int *cut_offset) {
-    (void)state; (void)p; (void)nblocks; (void)fpp; (void)mask; (void)gear; (void)cut_offset;
+static size_t cdc_fused_48(uint32_t state[8], const uint8_t *h, const uint8_t *q, size_t steps, uint64_t *fpp,
+                           uint64_t mask, const uint64_t *gear, int *cut_offset) {
+    (void)state; (void)h; (void)q; (void)steps; (void)fpp; (void)mask; (void)gear; *cut_offset = -1;
+    return 0;
+}
+static size_t cdc_fused_64(uint32_t state[8], const uint8_t *h, const uint8_t *q, size_t steps, uint64_t *fpp,
+                           uint64_t mask, const uint64_t *gear, int *cut_offset) {
+    (void)state; (void)h; (void)q; (void)steps; (void)fpp; (void)mask; (void)gear; *cut_offset = -1;
+    return 0;
+}
+static size_t cdc_fused2_64(uint32_t state_a[8], const uint8_t *ha, uint32_t state_b[8], const uint8_t *hb,
+                            const uint8_t *q, size_t steps, uint64_t *fpp, uint64_t mask, const uint64_t *gear,
+                            int *cut_offset) {
+    (void)state_a; (void)ha; (void)state_b; (void)hb; (void)q; (void)steps; (void)fpp; (void)mask; (void)gear;
+    *cut_offset = -1;
     return 0;
 }
 static int cpu_has_shani(void) { return 0; }
@@ -317,10 +418,117 @@ static inline void feed(kiln_sha256_ctx *ctx, const uint8_t *p, size_t len) {
     }
 }
 
+// Scans p[s..s+m) with the gear, one byte at a time, under one mask. Returns the index of the byte after which
+// the chunk ends, or -1.
+static inline long scan_bytes(uint64_t *fpp, const uint64_t gear[256], uint64_t mask, const uint8_t *p, size_t s, size_t m) {
+    uint64_t fp = *fpp;
+    for (size_t j = s; j < s + m; j++) {
+        fp = (fp << 1) + gear[p[j]];
+        if (!(fp & mask)) {
+            *fpp = fp;
+            return (long)j;
+        }
+    }
+    *fpp = fp;
+    return -1;
+}
+
+static inline size_t end_chunk(kiln_cdc *c, int *cut, size_t length) {
+    c->fp = 0;
+    c->position = 0;
+    *cut = 1;
+    return length;
+}
+
+// The SHA-NI path: the hash trails the scan (see cdc_fused_steps). p[0..h) is hashed; p[0..s) is known to hold no
+// cut (scanned, or before the minimum size), and the hash never passes s.
+static size_t cdc_next_shani(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx, const uint8_t *p, size_t n, int *cut) {
+    const uint32_t pos = c->position; // chunk bytes before p
+    uint64_t fp = c->fp;
+    *cut = 0;
+    size_t h = 0, s = pos < c->min_size ? c->min_size - pos : 0;
+    for (;;) {
+        if (pos + s >= c->max_size) { // forced cut at the maximum size (s == max - pos)
+            kiln_sha256_update(ctx, p + h, s - h);
+            return end_chunk(c, cut, s);
+        }
+        if (s >= n) break;
+        uint64_t mask;
+        size_t limit; // bytes that may be scanned under this mask
+        if (pos + s < c->avg_size) {
+            mask = c->mask_s;
+            limit = c->avg_size - (pos + s);
+        } else {
+            mask = c->mask_l;
+            limit = c->max_size - (pos + s);
+        }
+        size_t avail = n - s < limit ? n - s : limit;
+        size_t lag = s - h;
+        if (ctx->used != 0) {
+            // A partial block is pending from the previous call: complete it from bytes known to hold no cut.
+            size_t take = 64 - ctx->used;
+            if (lag < take && lag < n - h) {
+                size_t m = take - lag < avail ? take - lag : avail;
+                long j = scan_bytes(&fp, gear, mask, p, s, m);
+                if (j >= 0) {
+                    kiln_sha256_update(ctx, p + h, (size_t)j + 1 - h);
+                    return end_chunk(c, cut, (size_t)j + 1);
+                }
+                s += m;
+                continue;
+            }
+            if (take > s - h) take = s - h;
+            kiln_sha256_update(ctx, p + h, take);
+            h += take;
+            continue;
+        }
+        size_t steps = 0, k = 0, done = 0;
+        int offset = -1;
+        if (lag >= 128 && avail >= 48) {
+            // At each step's start the hash trails by at least a block: lag - 16 * step >= 64.
+            steps = (lag - 64) / 16 + 1;
+            if (steps > avail / 48) steps = avail / 48;
+            k = 48;
+            done = cdc_fused_48(ctx->state, p + h, p + s, steps, &fp, mask, gear, &offset);
+        } else if (lag >= 64 && avail >= 64) {
+            steps = avail / 64;
+            k = 64;
+            done = cdc_fused_64(ctx->state, p + h, p + s, steps, &fp, mask, gear, &offset);
+        } else {
+            // Too little to hash under the scan, or too little left to scan: bytes one at a time, up to a block
+            // ahead of the hash.
+            size_t m = lag < 64 ? 64 - lag : avail;
+            if (m > avail) m = avail;
+            long j = scan_bytes(&fp, gear, mask, p, s, m);
+            if (j >= 0) {
+                kiln_sha256_update(ctx, p + h, (size_t)j + 1 - h);
+                return end_chunk(c, cut, (size_t)j + 1);
+            }
+            s += m;
+            continue;
+        }
+        ctx->length += 64 * done;
+        h += 64 * done;
+        if (offset >= 0) {
+            size_t end = s + k * (done - 1) + (size_t)offset + 1;
+            kiln_sha256_update(ctx, p + h, end - h);
+            return end_chunk(c, cut, end);
+        }
+        s += k * done;
+    }
+    // The end of the bytes, no cut: all of them are part of the chunk.
+    kiln_sha256_update(ctx, p + h, n - h);
+    c->fp = fp;
+    c->position = pos + (uint32_t)n;
+    return n;
+}
+
 size_t kiln_cdc_next(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx, const uint8_t *p, size_t n, int *cut) {
+    *cut = 0;
+    if (n == 0) return 0;
+    if (ctx && ctx->impl == KILN_SHA256_SHANI) return cdc_next_shani(c, gear, ctx, p, n, cut);
     size_t i = 0;
     uint32_t pos = c->position;
-    *cut = 0;
     // No cut before the minimum size: those bytes are only hashed.
     if (pos < c->min_size) {
         size_t k = c->min_size - pos;
@@ -335,7 +543,7 @@ size_t kiln_cdc_next(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx
     }
     uint64_t fp = c->fp;
     while (i < n) {
-        // A segment: at most up to the hash's next block boundary, not past the average (mask change) or max.
+        // A segment: up to the hash's next block boundary, not past the average (mask change) or the maximum.
         size_t seg = ctx ? 64 - ctx->used : 64;
         if (seg > n - i) seg = n - i;
         uint64_t mask;
@@ -348,53 +556,171 @@ size_t kiln_cdc_next(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx
             limit = c->max_size - pos;
         }
         if (seg > limit) seg = limit;
-        size_t blocks = (n - i < limit ? n - i : limit) / 64;
-        if (ctx && ctx->impl == KILN_SHA256_SHANI && ctx->used == 0 && blocks >= 2) {
-            int offset;
-            size_t b = cdc_fused_shani(ctx->state, p + i, blocks, &fp, mask, gear, &offset);
-            ctx->length += 64 * b;
-            if (offset >= 0) {
-                // Blocks before b are hashed; the cut is in block b.
-                kiln_sha256_update(ctx, p + i + 64 * b, (size_t)offset + 1);
-                c->fp = 0;
-                c->position = 0;
-                *cut = 1;
-                return i + 64 * b + (size_t)offset + 1;
-            }
-            i += 64 * blocks;
-            pos += (uint32_t)(64 * blocks);
-            if (pos >= c->max_size) {
-                c->fp = 0;
-                c->position = 0;
-                *cut = 1;
-                return i;
-            }
-            continue;
+        long j = scan_bytes(&fp, gear, mask, p, i, seg);
+        if (j >= 0) {
+            if (ctx) feed(ctx, p + i, (size_t)j + 1 - i);
+            return end_chunk(c, cut, (size_t)j + 1);
         }
-        const uint8_t *q = p + i;
-        for (size_t j = 0; j < seg; j++) {
-            fp = (fp << 1) + gear[q[j]];
-            if (!(fp & mask)) {
-                if (ctx) feed(ctx, q, j + 1);
-                c->fp = 0;
-                c->position = 0;
-                *cut = 1;
-                return i + j + 1;
-            }
-        }
-        if (ctx) feed(ctx, q, seg);
+        if (ctx) feed(ctx, p + i, seg);
         i += seg;
         pos += (uint32_t)seg;
-        if (pos >= c->max_size) {
-            c->fp = 0;
-            c->position = 0;
-            *cut = 1;
-            return i;
-        }
+        if (pos >= c->max_size) return end_chunk(c, cut, i);
     }
     c->fp = fp;
     c->position = pos;
     return n;
+}
+
+
+// kiln_cdc_chunks on SHA-NI: the chunk just cut ("a") is hashed to its end while the next one ("b") is scanned and
+// hashed, two blocks a step (cdc_fused2_64). The scanned chunk's hash trails its scan by the bytes before the minimum
+// size, so each cut leaves about that much of "a" to hash under the next chunk's scan, where a second chain is free.
+static size_t cdc_chunks_shani(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx, const uint8_t *p, size_t n,
+                               size_t *ends, uint8_t (*ids)[32], size_t max, size_t *consumed) {
+    size_t count = 0, start = 0;
+    // A chunk continued from the previous call (or a partial block pending): to its cut as nextCut does.
+    if (c->position != 0 || ctx->used != 0 || ctx->length != 0) {
+        int cut = 0;
+        size_t k = cdc_next_shani(c, gear, ctx, p, n, &cut);
+        if (!cut) {
+            *consumed = n;
+            return 0;
+        }
+        ends[count] = k;
+        kiln_sha256_final(ctx, ids[count]);
+        kiln_sha256_init_impl(ctx, KILN_SHA256_SHANI);
+        count++;
+        start = k;
+    }
+    kiln_sha256_ctx a;
+    int a_active = 0;
+    size_t ha = 0, ea = 0, a_index = 0;
+    uint64_t fp = 0;
+    size_t hb = start, s = start + c->min_size;
+    while (count < max) {
+        size_t off = s - start; // chunk offset of the next byte to scan
+        size_t end = 0;         // a cut of the scanned chunk after p[end - 1], when nonzero
+        if (off >= c->max_size) {
+            end = s;
+        } else if (s >= n) {
+            break;
+        } else {
+            uint64_t mask;
+            size_t limit;
+            if (off < c->avg_size) {
+                mask = c->mask_s;
+                limit = c->avg_size - off;
+            } else {
+                mask = c->mask_l;
+                limit = c->max_size - off;
+            }
+            size_t avail = n - s < limit ? n - s : limit;
+            size_t lag = s - hb;
+            size_t steps = 0, k = 0, done = 0;
+            int offset = -1;
+            if (a_active && ea - ha < 64) {
+                kiln_sha256_update(&a, p + ha, ea - ha);
+                kiln_sha256_final(&a, ids[a_index]);
+                a_active = 0;
+                continue;
+            }
+            if (a_active && lag >= 64 && avail >= 64) {
+                steps = (ea - ha) / 64;
+                if (steps > avail / 64) steps = avail / 64;
+                k = 64;
+                done = cdc_fused2_64(a.state, p + ha, ctx->state, p + hb, p + s, steps, &fp, mask, gear, &offset);
+                a.length += 64 * done;
+                ha += 64 * done;
+                ctx->length += 64 * done;
+                hb += 64 * done;
+            } else if (a_active && avail >= 64) {
+                steps = (ea - ha) / 64;
+                if (steps > avail / 64) steps = avail / 64;
+                k = 64;
+                done = cdc_fused_64(a.state, p + ha, p + s, steps, &fp, mask, gear, &offset);
+                a.length += 64 * done;
+                ha += 64 * done;
+            } else if (!a_active && lag >= 64 && avail >= 64) {
+                // The hash keeps trailing by the bytes before the minimum: they are hashed with the next chunk's
+                // scan, two chains at once, rather than one chain catching up under this chunk's scan (48).
+                steps = avail / 64;
+                k = 64;
+                done = cdc_fused_64(ctx->state, p + hb, p + s, steps, &fp, mask, gear, &offset);
+                ctx->length += 64 * done;
+                hb += 64 * done;
+            } else {
+                size_t m = lag < 64 ? 64 - lag : avail;
+                if (m > avail) m = avail;
+                long j = scan_bytes(&fp, gear, mask, p, s, m);
+                if (j >= 0) {
+                    end = (size_t)j + 1;
+                } else {
+                    s += m;
+                    continue;
+                }
+            }
+            if (!end) {
+                if (offset < 0) {
+                    s += k * done;
+                    continue;
+                }
+                end = s + k * (done - 1) + (size_t)offset + 1;
+            }
+        }
+        // The scanned chunk ends at `end`: it becomes the one hashed to its end, a new chunk starts.
+        if (a_active) {
+            kiln_sha256_update(&a, p + ha, ea - ha);
+            kiln_sha256_final(&a, ids[a_index]);
+        }
+        a = *ctx;
+        a_active = 1;
+        ha = hb;
+        ea = end;
+        a_index = count;
+        ends[count++] = end;
+        kiln_sha256_init_impl(ctx, KILN_SHA256_SHANI);
+        start = end;
+        hb = end;
+        s = end + c->min_size;
+        fp = 0;
+    }
+    if (a_active) {
+        kiln_sha256_update(&a, p + ha, ea - ha);
+        kiln_sha256_final(&a, ids[a_index]);
+    }
+    if (count == max) { // no room for more: stop after the last cut
+        c->fp = 0;
+        c->position = 0;
+        *consumed = start;
+        return count;
+    }
+    // The chunk in progress goes on past these bytes.
+    kiln_sha256_update(ctx, p + hb, n - hb);
+    c->fp = fp;
+    c->position = (uint32_t)(n - start);
+    *consumed = n;
+    return count;
+}
+
+size_t kiln_cdc_chunks(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx, const uint8_t *p, size_t n,
+                       size_t *ends, uint8_t (*ids)[32], size_t max, size_t *consumed) {
+    if (max == 0 || n == 0) {
+        *consumed = 0;
+        return 0;
+    }
+    if (ctx->impl == KILN_SHA256_SHANI) return cdc_chunks_shani(c, gear, ctx, p, n, ends, ids, max, consumed);
+    size_t count = 0, at = 0;
+    while (at < n && count < max) {
+        int cut;
+        at += kiln_cdc_next(c, gear, ctx, p + at, n - at, &cut);
+        if (!cut) break;
+        ends[count] = at;
+        kiln_sha256_final(ctx, ids[count]);
+        kiln_sha256_init_impl(ctx, (int)ctx->impl);
+        count++;
+    }
+    *consumed = at;
+    return count;
 }
 
 void kiln_resemblance(const uint8_t *p, size_t n, const uint64_t gear[256], uint64_t out[3]) {

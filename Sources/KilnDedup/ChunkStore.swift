@@ -134,14 +134,21 @@ public final class ChunkStore: @unchecked Sendable {
         }
     }
 
-    /// A held chunk sharing the most features with `features`, if any.
+    /// A held chunk sharing the most features with `features`, if any; of several with as many, the one that reached
+    /// that count first in feature order (not the dictionary's order, which Swift seeds anew in every process: the
+    /// same input picks the same base every run).
     public func similarChunk(_ features: [UInt64]) -> ChunkID? {
         locked {
             var votes: [ChunkID: Int] = [:]
+            var best: ChunkID?, bestVotes = 0
             for (k, f) in features.enumerated() {
-                if let id = similar[f &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15], index[id] != nil { votes[id, default: 0] += 1 }
+                if let id = similar[f &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15], index[id] != nil {
+                    let n = votes[id, default: 0] + 1
+                    votes[id] = n
+                    if n > bestVotes { best = id; bestVotes = n }
+                }
             }
-            return votes.max { $0.value < $1.value }?.key
+            return best
         }
     }
 

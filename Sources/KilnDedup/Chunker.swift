@@ -53,6 +53,41 @@ public struct Chunker: Sendable {
         hasher.withContext { scan(bytes, $0) }
     }
 
+    /// Every chunk that ends within `bytes` (which continue the stream), in order: its end (an offset into `bytes`,
+    /// after its last byte) and its id, appended to `cuts`. The bytes after the last end belong to the chunk that goes
+    /// on; `hasher` holds its hash so far. The same cuts and ids as `nextCut(in:hashingInto:)` in a loop, faster on
+    /// SHA-NI: a chunk's hash is finished while the next chunk is scanned, two SHA-256 chains side by side.
+    public mutating func cuts(in bytes: UnsafeRawBufferPointer, hashingInto hasher: inout KilnSHA256,
+                              appendingTo cuts: inout [(end: Int, id: ChunkID)]) {
+        guard bytes.count > 0, let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        let capacity = 64
+        typealias Digest = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                            UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: capacity) { ends in
+            withUnsafeTemporaryAllocation(byteCount: 32 * capacity, alignment: 8) { raw in
+                let digests = raw.bindMemory(to: Digest.self)
+                var offset = 0
+                while offset < bytes.count {
+                    var consumed = 0
+                    let count = Gear.table.withUnsafeBufferPointer { gear in
+                        hasher.withContext { ctx in
+                            kiln_cdc_chunks(&state, gear.baseAddress, ctx, base + offset, bytes.count - offset,
+                                            ends.baseAddress, digests.baseAddress, capacity, &consumed)
+                        }
+                    }
+                    for i in 0..<count {
+                        let d = UnsafeRawPointer(raw.baseAddress!) + 32 * i
+                        cuts.append((offset + ends[i], ChunkID(bytes: (
+                            UInt64(bigEndian: d.loadUnaligned(as: UInt64.self)), UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                            UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                            UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 24, as: UInt64.self))))))
+                    }
+                    offset += consumed
+                }
+            }
+        }
+    }
+
     private mutating func scan(_ bytes: UnsafeRawBufferPointer, _ ctx: UnsafeMutablePointer<kiln_sha256_ctx>?) -> Int? {
         guard bytes.count > 0, let base = bytes.baseAddress else { return nil }
         var cut: Int32 = 0

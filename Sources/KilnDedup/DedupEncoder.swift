@@ -11,6 +11,8 @@ public struct DedupEncoder: FlowEncoder {
     private var chunker: Chunker
     /// The hash of the chunk in progress, fed by the chunker as it scans.
     private var hasher = KilnSHA256()
+    /// The chunks that end in the bytes being encoded (kept to reuse its storage).
+    private var cuts: [(end: Int, id: ChunkID)] = []
     private var chunk: [UInt8] = []
     /// Bytes at the start of `chunk` already sent as literals (by a flush).
     private var sent = 0
@@ -43,16 +45,12 @@ public struct DedupEncoder: FlowEncoder {
 
     public mutating func encode(_ bytes: UnsafeRawBufferPointer, flush: Bool, into payloads: inout [[UInt8]]) {
         statistics.bytesIn += bytes.count
+        cuts.removeAll(keepingCapacity: true)
+        chunker.cuts(in: bytes, hashingInto: &hasher, appendingTo: &cuts)
         var offset = 0
-        while offset < bytes.count {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            guard let n = chunker.nextCut(in: rest, hashingInto: &hasher) else {
-                chunk.append(contentsOf: rest)
-                break
-            }
-            let piece = UnsafeRawBufferPointer(rebasing: rest[..<n])
-            offset += n
-            let id = hasher.finalizeAndReset()
+        for (end, id) in cuts {
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[offset..<end])
+            offset = end
             if chunk.isEmpty {
                 finishChunk(piece, id: id, into: &payloads)
             } else {
@@ -63,6 +61,7 @@ public struct DedupEncoder: FlowEncoder {
             chunk.removeAll(keepingCapacity: true)
             sent = 0
         }
+        if offset < bytes.count { chunk.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset...])) }
         if flush, chunk.count > sent {
             let whole = chunk
             whole.withUnsafeBytes { emitLiteral(UnsafeRawBufferPointer(rebasing: $0[sent...]), into: &payloads) }

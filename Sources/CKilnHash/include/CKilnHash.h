@@ -61,6 +61,14 @@ typedef struct kiln_cdc {
 /// it, block by block as they are scanned, so the SHA unit and the gear loop overlap.
 size_t kiln_cdc_next(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx, const uint8_t *p, size_t n, int *cut);
 
+/// Every chunk that ends within `n` bytes continuing the current one, with its SHA-256 (`ctx` holds the hash of the
+/// chunk in progress and must not be NULL): up to `max` chunk ends (offsets from `p`, after the last byte) in `ends`
+/// and digests in `ids`, in order; returns how many. `*consumed` is `n`, or the last end when `max` chunks filled
+/// (the caller passes the rest again). The bytes after the last end are hashed into `ctx` and the scan state kept,
+/// as kiln_cdc_next does. Faster than kiln_cdc_next in a loop: a chunk's hash may finish while the next is scanned.
+size_t kiln_cdc_chunks(kiln_cdc *c, const uint64_t gear[256], kiln_sha256_ctx *ctx, const uint8_t *p, size_t n,
+                       size_t *ends, uint8_t (*ids)[32], size_t max, size_t *consumed);
+
 #ifdef __cplusplus
 }
 #endif
