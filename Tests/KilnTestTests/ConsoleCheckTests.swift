@@ -68,7 +68,7 @@ struct ConsoleCheckTests {
 }
 
 /// The re-key topology's `line:` checks load and their patterns tell a re-key from a first handshake.
-struct VPNRekeyTopologyFileTests {
+struct VPNTopologyRekeyFileTests {
     @Test func loads() throws {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let t = try TopologyLoader.load(repo.appendingPathComponent("Appliances/vpn-rekey.topology.yaml").path).0

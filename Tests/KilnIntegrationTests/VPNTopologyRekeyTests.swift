@@ -6,7 +6,7 @@ import Testing
 /// line and the kernel's `wg show` latest-handshake), 120-199 s after the one before; the LANs still reach each
 /// other after it. A suite of its own, so its three minutes under TCG run beside the other VPN topologies
 /// rather than after them.
-struct VPNRekeyTopologyTests {
+struct VPNTopologyRekeyTests {
     @Test func kilnAndKernelWireGuardReKeyAfter120Seconds() throws {
         let out = try Kiln.temporaryDirectory("vpnrekey")
         defer { try? FileManager.default.removeItem(atPath: out) }
