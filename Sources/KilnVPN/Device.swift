@@ -40,8 +40,7 @@ public final class VPNDevice: @unchecked Sendable {
             clock_gettime(CLOCK_REALTIME, &ts)
             return (UInt64(ts.tv_sec), UInt32(ts.tv_nsec))
         })
-        var constants = TimerConstants()
-        if let seconds = config.rekeyAfterSeconds, seconds > 0 { constants.rekeyAfterTime = UInt64(seconds) * 1_000_000_000 }
+        let constants = TimerConstants()
         for (i, peer) in config.peers.enumerated() {
             let key = try Base64.key(peer.publicKey, field: "peers[\(i)].publicKey")
             let psk = try peer.presharedKey.map { (text) throws(VPNConfigError) in try Base64.key(text, field: "peers[\(i)].presharedKey") }
@@ -67,11 +66,10 @@ public final class VPNDevice: @unchecked Sendable {
         var address = sockaddr_in6()
         address.sin6_family = sa_family_t(AF_INET6)
         address.sin6_port = config.listenPort.bigEndian
-        try withUnsafePointer(to: &address) { p throws(Errno) in
-            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { s throws(Errno) in
-                try systemCall("bind", "udp port \(config.listenPort)") { bind(fd, s, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
+        let bound = withUnsafeMutablePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
         }
+        if bound != 0 { throw Errno(errno, operation: "bind", subject: "udp port \(config.listenPort)") }
         pthread_mutex_init(&lock, nil)
     }
 
