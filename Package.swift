@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "CKilnHash", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "KilnDedup", dependencies: ["CKilnHash", "KilnSystem"]),
         .target(name: "KilnWANOpt", dependencies: ["KilnConfig", "KilnSystem", "KilnNetlink", "KilnFirewall", "KilnDedup", "CKilnHash"]),
-        .target(name: "KilnVPN", dependencies: ["KilnConfig", "KilnSystem", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "KilnVPN", dependencies: ["KilnConfig", "KilnSystem", "CKilnShims", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Guest PID 1.
         .executableTarget(

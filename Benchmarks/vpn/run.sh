@@ -5,6 +5,7 @@
 # Needs root, wireguard-go, wg, iperf3. Target: Kiln >= 1.5x wireguard-go throughput.
 #
 # Usage: Benchmarks/vpn/run.sh [SECONDS]   (default 5 s per iperf3 run)
+#        KILN_VPN_BENCH=/path/to/kiln-vpn-bench Benchmarks/vpn/run.sh   (measure that build instead of this checkout)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DURATION=${1:-5}
@@ -19,7 +20,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# --- Build the bench executable in a throwaway package that links swift-crypto from the main checkout. ---
+# --- Build the bench executable in a throwaway package that links swift-crypto from the main checkout, or take
+# an already built one from KILN_VPN_BENCH (e.g. another commit's, to compare two builds against one baseline). ---
+if [ -n "${KILN_VPN_BENCH:-}" ]; then
+BIN=$KILN_VPN_BENCH
+else
 [ -d "$ROOT/.build/checkouts/swift-crypto" ] || (cd "$ROOT" && swift package resolve >&2)
 # Kept under .build so the release build of BoringSSL is reused between runs.
 PKG="$ROOT/.build/vpn-bench-package"; rm -rf "$PKG/Sources"; mkdir -p "$PKG/Sources"
@@ -32,7 +37,7 @@ let package = Package(name: "VPNBench", dependencies: [.package(path: "$ROOT/.bu
     .target(name: "CKilnShims"),
     .target(name: "KilnConfig"),
     .target(name: "KilnSystem", dependencies: ["CKilnShims"]),
-    .target(name: "KilnVPN", dependencies: ["KilnConfig", "KilnSystem", .product(name: "Crypto", package: "swift-crypto")]),
+    .target(name: "KilnVPN", dependencies: ["KilnConfig", "KilnSystem", "CKilnShims", .product(name: "Crypto", package: "swift-crypto")]),
     .executableTarget(name: "kiln-vpn-bench", dependencies: ["KilnVPN", "KilnConfig"]),
 ])
 PKGEOF
@@ -40,6 +45,7 @@ PKGEOF
 export SWIFTCI_USE_LOCAL_DEPS=1
 (cd "$PKG" && swift build -c release --static-swift-stdlib --product kiln-vpn-bench >&2)
 BIN="$PKG/.build/release/kiln-vpn-bench"
+fi
 echo "kiln-vpn-bench: $(stat -c %s "$BIN") bytes (release, static Swift runtime)"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -108,7 +114,7 @@ for side in a b; do
 done
 read -r WG_GBPS WG_CPU < <(measure w "$WG_a" "$WG_b")
 
-echo "iperf3 TCP, ${DURATION} s, veth between two namespaces, MTU 1420 tunnels"
+echo "iperf3 TCP, ${DURATION} s, veth between two namespaces, MTU 1420 tunnels; load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 printf "%-28s %10s %18s\n" "tunnel" "Gbit/s" "CPU s per Gbit"
 printf "%-28s %10s %18s\n" "Kiln <-> Kiln" "$KILN_GBPS" "$KILN_CPU"
 printf "%-28s %10s %18s\n" "wireguard-go <-> wireguard-go" "$WG_GBPS" "$WG_CPU"

@@ -27,6 +27,7 @@ public struct CheckRunner {
         else if let t = check.tcp { what = "tcp \(t)" }
         else if let u = check.udp { what = "udp \(u)" }
         else if let r = check.run { what = "run `\(r)`" }
+        else if let l = check.line { what = "line /\(l)/" }
         else if let c = check.console { what = "console `\(c)`" + (check.output.map { " prints '\($0)'" } ?? "") }
         else { what = "event \(check.event ?? "?")" }
         return "\(check.on): \(what) → \(check.expect?.rawValue ?? "ok")"
@@ -67,5 +68,21 @@ public struct CheckRunner {
                 + (tail.isEmpty ? "" : "\n" + tail)
         }
         return CheckResult(name: CheckRunner.name(of: check), passed: passed, detail: detail, seconds: Date().timeIntervalSince(started))
+    }
+}
+
+/// A `line:` check's regular expression, applied to console lines.
+public struct ConsoleLineMatch {
+    public let pattern: String
+    private let regex: Regex<AnyRegexOutput>
+
+    public init(pattern: String) throws {
+        self.pattern = pattern
+        regex = try Regex(pattern)
+    }
+
+    /// The first of `lines` with a match anywhere in it.
+    public func first(in lines: some Sequence<String>) -> String? {
+        lines.first { (try? regex.firstMatch(in: $0)) != nil }
     }
 }

@@ -63,8 +63,9 @@ public struct Topology: Decodable, Sendable {
 
     struct LinkOptions: Decodable { var vlan: Int? }
 
-    /// One check, run on a host (`on: client`) or against a VM's console (`on: r1`, `event: ready`, or
-    /// `console: status` with `output:` a text the console must print in answer).
+    /// One check, run on a host (`on: client`) or against a VM's console (`on: r1`, `event: ready`,
+    /// `console: status` with `output:` a text the console must print in answer, or `line:` a line the VM
+    /// prints by itself).
     public struct CheckSpec: Decodable, Sendable {
         public var name: String?
         public var on: String
@@ -77,6 +78,10 @@ public struct Topology: Decodable, Sendable {
         /// waits (up to `timeout`, retyping the line every second) for that event, with `output` in its `key=value`
         /// fields; without, for a console line after it that contains `output`.
         public var console: String?
+        /// A regular expression a line the VM prints by itself on its console must match (a service's report,
+        /// e.g. a tunnel's second handshake): the check waits up to `timeout` (default 3 s, scaled) for such a
+        /// line printed at any time since boot (within the console tail Kiln keeps). Nothing is typed.
+        public var line: String?
         public var expect: Expectation?
         /// For `run` and `console`: a substring the output must contain; for `console` with `event`: text in the event's fields.
         public var output: String?
@@ -123,11 +128,15 @@ public enum TopologyLoader {
             if let v = link.vlan, !(1...4094).contains(v) { fail(["links", "\(i)"], "VLAN \(v) is outside 1-4094") }
         }
         for (i, check) in topology.checks.enumerated() {
-            let onVM = check.event != nil || check.console != nil
-            let kinds = [check.ping != nil, check.tcp != nil, check.udp != nil, check.run != nil, onVM].filter { $0 }.count
-            if kinds != 1 { fail(["checks", "\(i)"], "a check needs exactly one of ping, tcp, udp, run, event or console (with an optional event)") }
+            let onConsole = check.event != nil || check.console != nil
+            let onVM = onConsole || check.line != nil
+            let kinds = [check.ping != nil, check.tcp != nil, check.udp != nil, check.run != nil, onConsole, check.line != nil].filter { $0 }.count
+            if kinds != 1 { fail(["checks", "\(i)"], "a check needs exactly one of ping, tcp, udp, run, event, console (with an optional event) or line") }
             if !hostNames.contains(check.on) && !vmNames.contains(check.on) { fail(["checks", "\(i)", "on"], "'\(check.on)' is not a host or VM") }
-            if onVM && !vmNames.contains(check.on) { fail(["checks", "\(i)", "on"], "event and console checks run on a VM") }
+            if onVM && !vmNames.contains(check.on) { fail(["checks", "\(i)", "on"], "event, console and line checks run on a VM") }
+            if let line = check.line {
+                do { _ = try Regex(line) } catch { fail(["checks", "\(i)", "line"], "'\(line)' is not a regular expression: \(error)") }
+            }
             if !onVM && !hostNames.contains(check.on) { fail(["checks", "\(i)", "on"], "network checks run on a host") }
             for target in [check.tcp, check.udp].compactMap({ $0 }) where Endpoint(target) == nil {
                 fail(["checks", "\(i)"], "'\(target)' is not address:port")

@@ -54,6 +54,8 @@ public final class TopologyRunner: @unchecked Sendable {
                         checks.append(consoleCheck(check, command: command))
                     } else if let event = check.event {
                         checks.append(eventCheck(check, event: event))
+                    } else if let pattern = check.line {
+                        checks.append(lineCheck(check, pattern: pattern))
                     } else {
                         checks.append(runner.run(check))
                     }
@@ -171,6 +173,31 @@ public final class TopologyRunner: @unchecked Sendable {
             }
         } while Date() < deadline
         return CheckResult(name: name, passed: false, detail: "no '\(check.event ?? "")' event with '\(check.output ?? "")'; last: \(last)",
+                           seconds: Date().timeIntervalSince(started))
+    }
+
+    /// Waits (the check's timeout, default 3 s, scaled) for a console line since boot, still in the tail, that
+    /// matches `pattern`; nothing is typed.
+    private func lineCheck(_ check: Topology.CheckSpec, pattern: String) -> CheckResult {
+        let started = Date()
+        let name = CheckRunner.name(of: check)
+        guard let vm = lock.withLock({ vms[check.on] }) else {
+            return CheckResult(name: name, passed: false, detail: "no VM '\(check.on)'", seconds: 0)
+        }
+        let match: ConsoleLineMatch
+        do { match = try ConsoleLineMatch(pattern: pattern) } catch {
+            return CheckResult(name: name, passed: false, detail: "'\(pattern)' is not a regular expression: \(error)", seconds: 0)
+        }
+        let deadline = started.addingTimeInterval((check.timeout ?? 3) * timeoutScale.factor)
+        var found: String?
+        while true {
+            found = match.first(in: (vm.console?.tail ?? []).map(\.text))
+            if found != nil || Date() >= deadline || vm.termination != nil { break }
+            usleep(200_000)
+        }
+        let expectFound = (check.expect ?? .ok) == .ok
+        return CheckResult(name: name, passed: (found != nil) == expectFound,
+                           detail: found.map { "the console printed: \($0)" } ?? "no console line matches /\(pattern)/",
                            seconds: Date().timeIntervalSince(started))
     }
 

@@ -28,16 +28,13 @@ public struct VPNConfig: Codable, Sendable, Equatable {
     /// Addresses the runtime assigns to the interface.
     public var address: [CIDR]
     public var peers: [Peer]
-    /// Seconds after which the initiator re-keys (default 120; shorter only for tests).
-    public var rekeyAfterSeconds: Int?
 
-    public init(interface: String? = nil, privateKey: String, listenPort: UInt16, address: [CIDR], peers: [Peer], rekeyAfterSeconds: Int? = nil) {
+    public init(interface: String? = nil, privateKey: String, listenPort: UInt16, address: [CIDR], peers: [Peer]) {
         self.interface = interface
         self.privateKey = privateKey
         self.listenPort = listenPort
         self.address = address
         self.peers = peers
-        self.rekeyAfterSeconds = rekeyAfterSeconds
     }
 
     /// The configuration with keys blanked, for logs.

@@ -1,3 +1,4 @@
+import CKilnShims
 import Glibc
 import KilnConfig
 import KilnSystem
@@ -39,8 +40,7 @@ public final class VPNDevice: @unchecked Sendable {
             clock_gettime(CLOCK_REALTIME, &ts)
             return (UInt64(ts.tv_sec), UInt32(ts.tv_nsec))
         })
-        var constants = TimerConstants()
-        if let seconds = config.rekeyAfterSeconds, seconds > 0 { constants.rekeyAfterTime = UInt64(seconds) * 1_000_000_000 }
+        let constants = TimerConstants()
         for (i, peer) in config.peers.enumerated() {
             let key = try Base64.key(peer.publicKey, field: "peers[\(i)].publicKey")
             let psk = try peer.presharedKey.map { (text) throws(VPNConfigError) in try Base64.key(text, field: "peers[\(i)].presharedKey") }
@@ -66,11 +66,10 @@ public final class VPNDevice: @unchecked Sendable {
         var address = sockaddr_in6()
         address.sin6_family = sa_family_t(AF_INET6)
         address.sin6_port = config.listenPort.bigEndian
-        try withUnsafePointer(to: &address) { p throws(Errno) in
-            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { s throws(Errno) in
-                try systemCall("bind", "udp port \(config.listenPort)") { bind(fd, s, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
+        let bound = withUnsafeMutablePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
         }
+        if bound != 0 { throw Errno(errno, operation: "bind", subject: "udp port \(config.listenPort)") }
         pthread_mutex_init(&lock, nil)
     }
 
@@ -105,6 +104,11 @@ public final class VPNDevice: @unchecked Sendable {
 
     /// Completed handshakes per peer.
     public func handshakeCounts() -> [UInt64] { withLock { engine.peers.map(\.handshakes) } }
+
+    /// Completed handshakes per peer, each with the wall-clock second the latest one completed (0: none yet).
+    public func handshakes() -> [(count: UInt64, latest: UInt64)] {
+        withLock { engine.peers.map { ($0.handshakes, $0.lastHandshakeSeconds) } }
+    }
 
     /// A `wg show`-like summary.
     public func status() -> String {
@@ -157,12 +161,13 @@ public final class VPNDevice: @unchecked Sendable {
         engine.outbox.removeAll(keepingCapacity: true)
     }
 
+    /// `endpoint` as the dual-stack socket's address (IPv4 as v4-mapped IPv6).
     @inline(__always)
-    private func sendUDP(_ bytes: UnsafeRawPointer, _ length: Int, to endpoint: Endpoint) {
-        var address = sockaddr_in6()
-        address.sin6_family = sa_family_t(AF_INET6)
-        address.sin6_port = endpoint.port.bigEndian
-        withUnsafeMutableBytes(of: &address.sin6_addr) { a in
+    private static func fill(_ address: UnsafeMutablePointer<sockaddr_in6>, with endpoint: Endpoint) {
+        address.pointee = sockaddr_in6()
+        address.pointee.sin6_family = sa_family_t(AF_INET6)
+        address.pointee.sin6_port = endpoint.port.bigEndian
+        withUnsafeMutableBytes(of: &address.pointee.sin6_addr) { a in
             if endpoint.isIPv6 {
                 a.storeBytes(of: endpoint.high, toByteOffset: 0, as: UInt64.self)
                 a.storeBytes(of: endpoint.low, toByteOffset: 8, as: UInt64.self)
@@ -172,6 +177,12 @@ public final class VPNDevice: @unchecked Sendable {
                 a.storeBytes(of: UInt32(truncatingIfNeeded: endpoint.high), toByteOffset: 12, as: UInt32.self)
             }
         }
+    }
+
+    @inline(__always)
+    private func sendUDP(_ bytes: UnsafeRawPointer, _ length: Int, to endpoint: Endpoint) {
+        var address = sockaddr_in6()
+        VPNDevice.fill(&address, with: endpoint)
         _ = withUnsafePointer(to: &address) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(udp.rawValue, bytes, length, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
         }
@@ -199,57 +210,66 @@ public final class VPNDevice: @unchecked Sendable {
         return e
     }
 
-    /// UDP → TUN: decrypts datagrams and writes the packets; answers handshakes.
+    /// Bytes per batch slot: the largest datagram, or a TUN packet with its transport header, padding and tag.
+    private static let slotSize: UInt32 = 65536 + 64
+
+    /// UDP → TUN: receives datagrams a batch at a time (recvmmsg), decrypts each in place and writes the packet;
+    /// answers handshakes.
     private func udpLoop() {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536 + 64, alignment: 16)
-        defer { buffer.deallocate() }
+        guard let batch = kiln_udpbatch_new(VPNDevice.slotSize) else { return }
+        defer { kiln_udpbatch_free(batch) }
         var pending: [(Endpoint, [UInt8])] = []
         pending.reserveCapacity(8)
         let fd = udp.rawValue
         while running.load(ordering: .relaxed) {
             guard wait(fd) else { continue }
-            // Drain what is queued before polling again.
-            for _ in 0..<64 {
-                var source = sockaddr_in6()
-                var sourceLength = socklen_t(MemoryLayout<sockaddr_in6>.size)
-                let n = withUnsafeMutablePointer(to: &source) { p in
-                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        recvfrom(fd, buffer.baseAddress, 65536, Int32(MSG_DONTWAIT), $0, &sourceLength)
-                    }
+            // Drain what is queued (up to 8 batches) before polling again.
+            for _ in 0..<8 {
+                let count = Int(kiln_udpbatch_recv(fd, batch))
+                if count <= 0 { break }
+                for i in 0..<count {
+                    let buffer = UnsafeMutableRawBufferPointer(start: kiln_udpbatch_slot(batch, Int32(i)), count: Int(VPNDevice.slotSize))
+                    let n = Int(kiln_udpbatch_length(batch, Int32(i)))
+                    let from = VPNDevice.endpoint(kiln_udpbatch_address(batch, Int32(i)).load(as: sockaddr_in6.self))
+                    receive(buffer, length: n, from: from, pending: &pending)
                 }
-                if n < 0 { break }
-                let from = VPNDevice.endpoint(source)
-                let now = VPNDevice.now()
-                var underLoad = false
-                if n > 0 && (buffer[0] == 1 || buffer[0] == 2) {
-                    if now &- handshakeWindowStart > 1_000_000_000 { handshakeWindowStart = now; handshakesInWindow = 0 }
-                    handshakesInWindow += 1
-                    underLoad = handshakesInWindow > underLoadThreshold
-                }
-                let type = n > 0 ? buffer[0] : 0
-                var flush = false
-                let result = withLock {
-                    let r = engine.receive(buffer, length: n, from: from, now: now, underLoad: underLoad)
-                    if !engine.outbox.isEmpty { drainOutbox(into: &pending) }
-                    // A handshake response (we initiated) or the first transport message (we responded) makes
-                    // a session usable: send what waited for it.
-                    if stagedCount.load(ordering: .relaxed) > 0 {
-                        switch r {
-                        case .packet(let peer, _), .keepalive(let peer): flush = staged[peer] != nil
-                        default: flush = type == 2
-                        }
-                    }
-                    return r
-                }
-                switch result {
-                case .packet(_, let length): _ = Glibc.write(tun.fd.rawValue, buffer.baseAddress! + 16, length)
-                case .reply(let message): message.withUnsafeBytes { sendUDP($0.baseAddress!, $0.count, to: from) }
-                case .keepalive, .dropped: break
-                }
-                if !pending.isEmpty { sendPending(&pending) }
-                if flush { flushStaged(now: now) }
+                if count < Int(KILN_UDP_BATCH) { break }
             }
         }
+    }
+
+    /// One received datagram: through the engine, then to the TUN device, or answered.
+    @inline(__always)
+    private func receive(_ buffer: UnsafeMutableRawBufferPointer, length n: Int, from: Endpoint, pending: inout [(Endpoint, [UInt8])]) {
+        let now = VPNDevice.now()
+        var underLoad = false
+        if n > 0 && (buffer[0] == 1 || buffer[0] == 2) {
+            if now &- handshakeWindowStart > 1_000_000_000 { handshakeWindowStart = now; handshakesInWindow = 0 }
+            handshakesInWindow += 1
+            underLoad = handshakesInWindow > underLoadThreshold
+        }
+        let type = n > 0 ? buffer[0] : 0
+        var flush = false
+        let result = withLock {
+            let r = engine.receive(buffer, length: n, from: from, now: now, underLoad: underLoad)
+            if !engine.outbox.isEmpty { drainOutbox(into: &pending) }
+            // A handshake response (we initiated) or the first transport message (we responded) makes
+            // a session usable: send what waited for it.
+            if stagedCount.load(ordering: .relaxed) > 0 {
+                switch r {
+                case .packet(let peer, _), .keepalive(let peer): flush = staged[peer] != nil
+                default: flush = type == 2
+                }
+            }
+            return r
+        }
+        switch result {
+        case .packet(_, let length): _ = Glibc.write(tun.fd.rawValue, buffer.baseAddress! + 16, length)
+        case .reply(let message): message.withUnsafeBytes { sendUDP($0.baseAddress!, $0.count, to: from) }
+        case .keepalive, .dropped: break
+        }
+        if !pending.isEmpty { sendPending(&pending) }
+        if flush { flushStaged(now: now) }
     }
 
     /// Keeps a copy of a packet that found no session (called with the lock held).
@@ -288,28 +308,44 @@ public final class VPNDevice: @unchecked Sendable {
         sendPending(&pending)
     }
 
-    /// TUN → UDP: encrypts packets for the peer that owns their destination.
+    /// TUN → UDP: encrypts packets for the peer that owns their destination, each in place in a batch slot, and
+    /// sends a batch at a time (sendmmsg) once the TUN device has no more or the batch is full.
     private func tunLoop() {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536 + 64, alignment: 16)
-        defer { buffer.deallocate() }
+        guard let batch = kiln_udpbatch_new(VPNDevice.slotSize) else { return }
+        defer { kiln_udpbatch_free(batch) }
         var pending: [(Endpoint, [UInt8])] = []
         pending.reserveCapacity(8)
         let fd = tun.fd.rawValue
+        let readLimit = Int(VPNDevice.slotSize) - 64
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         while running.load(ordering: .relaxed) {
             guard wait(fd) else { continue }
-            for _ in 0..<64 {
-                let n = Glibc.read(fd, buffer.baseAddress! + 16, 65536 - 48)
-                if n <= 0 { break }
-                let now = VPNDevice.now()
-                let result = withLock {
-                    let r = engine.send(buffer, length: n, now: now)
-                    if case .noSession(let peer) = r { stage(UnsafeRawBufferPointer(rebasing: buffer[16..<(16 + n)]), peer: peer) }
-                    if !engine.outbox.isEmpty { drainOutbox(into: &pending) }
-                    return r
+            for _ in 0..<8 {
+                var slots = 0
+                while slots < Int(KILN_UDP_BATCH) {
+                    let slot = Int32(slots)
+                    let buffer = UnsafeMutableRawBufferPointer(start: kiln_udpbatch_slot(batch, slot), count: Int(VPNDevice.slotSize))
+                    let n = Glibc.read(fd, buffer.baseAddress! + 16, readLimit)
+                    if n <= 0 { break }
+                    let now = VPNDevice.now()
+                    let result = withLock {
+                        let r = engine.send(buffer, length: n, now: now)
+                        if case .noSession(let peer) = r { stage(UnsafeRawBufferPointer(rebasing: buffer[16..<(16 + n)]), peer: peer) }
+                        if !engine.outbox.isEmpty { drainOutbox(into: &pending) }
+                        return r
+                    }
+                    if case .send(_, let length, let endpoint) = result {
+                        VPNDevice.fill(kiln_udpbatch_address(batch, slot).assumingMemoryBound(to: sockaddr_in6.self), with: endpoint)
+                        kiln_udpbatch_set_length(batch, slot, UInt32(length))
+                    } else {
+                        kiln_udpbatch_set_length(batch, slot, 0)
+                    }
+                    slots += 1
+                    // A handshake initiation goes out ahead of the batch.
+                    if !pending.isEmpty { sendPending(&pending) }
                 }
-                if case .send(_, let length, let endpoint) = result { sendUDP(buffer.baseAddress!, length, to: endpoint) }
-                if !pending.isEmpty { sendPending(&pending) }
+                if slots > 0 { _ = kiln_udpbatch_send(udp.rawValue, batch, Int32(slots)) }
+                if slots < Int(KILN_UDP_BATCH) { break }
             }
         }
     }

@@ -38,16 +38,19 @@ enum VPNService {
 
         sigdelset(&blocked, SIGPIPE)
         let signals = kiln_signalfd(&blocked, 1)
-        var handshakes = device.handshakeCounts()
+        var handshakes = device.handshakes()
         while true {
             var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0), pollfd(fd: control.rawValue, events: Int16(POLLIN), revents: 0)]
             _ = poll(&fds, 2, 1000)
             if fds[0].revents != 0 { break }
             if fds[1].revents != 0 { answer(control.rawValue, device) }
-            // One line on the console per completed handshake, so the boot log shows the tunnel coming up.
-            let now = device.handshakeCounts()
-            for (i, count) in now.enumerated() where i < handshakes.count && count > handshakes[i] {
-                say("handshake \(count) with peer \(i) (\(device.config.peers[i].publicKey)) completed\n")
+            // One line on the console per completed handshake, so the boot log shows the tunnel coming up and,
+            // with the time since the one before, each re-key (a session is replaced after 120 s in use).
+            let now = device.handshakes()
+            for (i, peer) in now.enumerated() where i < handshakes.count && peer.count > handshakes[i].count {
+                let previous = handshakes[i].latest
+                say("handshake \(peer.count) with peer \(i) (\(device.config.peers[i].publicKey)) completed"
+                    + (previous > 0 && peer.latest >= previous ? ", \(peer.latest - previous) s after the previous" : "") + "\n")
             }
             handshakes = now
         }

@@ -115,3 +115,25 @@ int kiln_txbatch_add(kiln_txbatch *batch, const void *frame, uint32_t length, in
 /// Sends the batch on `fd` (sendmmsg, or one writev per frame when `use_writev`, for a TAP) and empties it.
 /// Returns frames sent (fewer when the device refused some) or -errno if none went.
 int kiln_txbatch_send(int fd, kiln_txbatch *batch, int use_writev);
+
+/// UDP datagrams in and out in batches (recvmmsg/sendmmsg) for the VPN's data path: KILN_UDP_BATCH slots of
+/// `slot_size` bytes, each with a peer address (a sockaddr_in6, for a dual-stack socket). Allocated once per
+/// thread; nothing is allocated or copied per datagram.
+#define KILN_UDP_BATCH 32
+typedef struct kiln_udpbatch kiln_udpbatch;
+kiln_udpbatch *kiln_udpbatch_new(uint32_t slot_size);
+void kiln_udpbatch_free(kiln_udpbatch *batch);
+/// Slot `i`'s bytes (`slot_size` of them).
+uint8_t *kiln_udpbatch_slot(kiln_udpbatch *batch, int i);
+/// Slot `i`'s address: where its datagram came from after a receive, where it goes for a send.
+void *kiln_udpbatch_address(kiln_udpbatch *batch, int i);
+/// The length of slot `i`'s datagram after a receive.
+uint32_t kiln_udpbatch_length(const kiln_udpbatch *batch, int i);
+/// Receives up to KILN_UDP_BATCH datagrams without waiting, one per slot from slot 0. Returns how many
+/// (0: none queued) or -errno.
+int kiln_udpbatch_recv(int fd, kiln_udpbatch *batch);
+/// Marks slot `i` for the next send with `length` bytes to its address (0: nothing to send from this slot).
+void kiln_udpbatch_set_length(kiln_udpbatch *batch, int i, uint32_t length);
+/// Sends the marked slots among the first `count` with sendmmsg (waiting briefly while the socket's buffer
+/// is full, then dropping), and unmarks them. Returns datagrams sent or -errno if none went.
+int kiln_udpbatch_send(int fd, kiln_udpbatch *batch, int count);
