@@ -7,6 +7,9 @@
 # datapath, (c) the Linux bridge. trafgen sends at its full rate for DURATION seconds. For each: offered packets/s
 # (gen's tx counter), delivered packets/s (sink's rx counter), and for the userspace switches packets delivered per
 # CPU-second of the switch process (utime + stime from /proc/PID/stat). Ratios Kiln/OVS and Kiln/bridge.
+# First the generator alone (its peer drops every frame at the netdev ingress hook, nothing forwards): the rate it
+# reaches on this machine right now, against which each switch's offered rate shows whether it ran at full rate.
+# The load average is printed with every measurement: on a busy machine the numbers are not full-rate numbers.
 # Targets (issue 7): Kiln delivers >= 95% of offered; Kiln >= 3x OVS userspace in packets per CPU-second.
 #
 # Usage: Benchmarks/switch/run.sh [DURATION_SECONDS (default 10)]   (KILN_BENCH_PERF=1 adds a perf profile of Kiln)
@@ -103,24 +106,43 @@ measure() {
     tx1=$(counter "$GEN" tx); rx1=$(counter "$SINK" rx); [ -n "$pid" ] && c1=$(cpu_ticks "$pid")
     d1=$(stat "$SW" swout tx dropped)
     echo "$label: frames the egress veth dropped (sink backlog full): $((d1 - d0))" >&2
-    python3 - "$label" "$t0" "$t1" "$tx0" "$tx1" "$rx0" "$rx1" "${c0:-}" "${c1:-}" "$HZ" "$DURATION" <<'PY' | tee -a "$WORK/results.txt"
+    local load
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    python3 - "$label" "$t0" "$t1" "$tx0" "$tx1" "$rx0" "$rx1" "${c0:-}" "${c1:-}" "$HZ" "$DURATION" "${GENERATOR_ALONE:-0}" "$load" <<'PY' | tee -a "$WORK/results.txt"
 import sys
-label, t0, t1, tx0, tx1, rx0, rx1, c0, c1, hz, duration = sys.argv[1:]
+label, t0, t1, tx0, tx1, rx0, rx1, c0, c1, hz, duration, alone, load = sys.argv[1:]
 secs = float(duration)
 offered = (int(tx1) - int(tx0)) / secs
 delivered_packets = int(rx1) - int(rx0)
 delivered = delivered_packets / secs
 cpu = (int(c1) - int(c0)) / int(hz) if c0 else None
 per_cpu = delivered_packets / cpu if cpu else None
-line = f"{label:<22} offered {offered/1e6:6.3f} Mpps  delivered {delivered/1e6:6.3f} Mpps ({100*delivered/max(offered,1):5.1f}%)"
+line = f"{label:<22} offered {offered/1e6:6.3f} Mpps"
+if float(alone) > 0:
+    line += f" ({100*offered/float(alone):3.0f}% of alone)"
+if label == "generator-alone":
+    line += "  (nothing forwards: the generator's rate on this machine now)"
+else:
+    line += f"  delivered {delivered/1e6:6.3f} Mpps ({100*delivered/max(offered,1):5.1f}%)"
 if cpu is not None:
     line += f"  switch CPU {cpu:5.2f} s  {per_cpu/1e6 if per_cpu else 0:6.3f} M packets/CPU-s"
+line += f"  [load {load}]"
 print(line)
 print(f"RESULT {label} {offered:.0f} {delivered:.0f} {per_cpu or 0:.0f}", file=sys.stderr)
 PY
 }
 
-echo "== ${DURATION} s of 64-byte UDP frames per switch (trafgen, 1 sender thread)"
+echo "== ${DURATION} s of 64-byte UDP frames per switch (trafgen, 1 sender thread); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# (0) The generator alone: swin drops every frame at its ingress hook, nothing forwards them; offered only.
+ip netns exec "$SW" nft -f - <<'NFT'
+table netdev alone {
+    chain ingress { type filter hook ingress device "swin" priority 0; policy drop; }
+}
+NFT
+measure "generator-alone" 2>>"$WORK/raw.txt"
+ip netns exec "$SW" nft delete table netdev alone
+GENERATOR_ALONE=$(awk '$1 == "RESULT" && $2 == "generator-alone" {print $3}' "$WORK/raw.txt")
 
 # (a) Kiln.
 cat > "$WORK/switch.json" <<'JSON'
@@ -132,11 +154,14 @@ sleep 1
 kill -0 "$KILN" || { cat "$WORK/kiln.log"; exit 1; }
 # KILN_BENCH_PERF=1: also sample the Kiln switch's stacks (perf) while it forwards, and print where its time goes.
 if [ "${KILN_BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
-    (sleep 4; perf record -q -F 499 -g -p "$KILN" -o "$WORK/perf.data" -- sleep 3 >/dev/null 2>&1) &
+    (sleep 4; perf record -q -F 1999 -g -p "$KILN" -o "$WORK/perf.data" -- sleep 5 >/dev/null 2>&1) &
 fi
 measure "kiln" "$KILN" 2>>"$WORK/raw.txt"
 if [ -f "$WORK/perf.data" ]; then
     perf report -i "$WORK/perf.data" --no-children --stdio --sort symbol 2>/dev/null > "$WORK/perf.txt" || true
+    # Where the switch's samples are: the kernel ([k]) against its own code and libraries ([.]).
+    awk '$1 ~ /%$/ { v = $1; sub(/%/, "", v); if ($2 == "[k]") k += v; else if ($2 == "[.]") u += v }
+         END { printf "perf samples: kernel %.1f%%, user %.1f%%\n", k, u }' "$WORK/perf.txt" || true
     grep -E "^ +[0-9.]+%" "$WORK/perf.txt" | sed -n 1,25p || true
 fi
 kill -TERM "$KILN"; wait "$KILN" || true
@@ -185,4 +210,8 @@ if k and b:
     print(f"ratio kiln/linux-bridge: delivered {k[1]/max(b[1],1):.2f}x")
 if k:
     print(f"kiln delivered {100*k[1]/max(k[0],1):.1f}% of offered (target >= 95%)")
+g = rows.get("generator-alone")
+if g and k:
+    full = "at" if k[0] >= 0.95 * g[0] else "below"
+    print(f"generator alone {g[0]/1e6:.3f} Mpps; offered to kiln {100*k[0]/max(g[0],1):.0f}% of that: {full} the generator's full rate")
 PY

@@ -93,22 +93,23 @@ public struct FlowTable {
         return Int(truncatingIfNeeded: h) & mask
     }
 
-    /// Adds one packet of `bytes` (the frame length) to the flow `key` at `nowMilliseconds`.
+    /// Adds `packets` packets of `bytes` in all (frame lengths) to the flow `key` at `nowMilliseconds`; more than
+    /// one for a GSO super-frame (see `Segmentation`).
     @inline(__always)
-    public mutating func account(_ key: FlowKey, bytes: Int, nowMilliseconds: UInt64) {
+    public mutating func account(_ key: FlowKey, packets: Int = 1, bytes: Int, nowMilliseconds: UInt64) {
         var i = slot(key)
         while used[i] {
             if records[i].key == key {
-                records[i].packets &+= 1
+                records[i].packets &+= UInt64(packets)
                 records[i].bytes &+= UInt64(bytes)
                 records[i].endMilliseconds = nowMilliseconds
                 return
             }
             i = (i + 1) & mask
         }
-        guard count < capacity else { untracked &+= 1; return }
+        guard count < capacity else { untracked &+= UInt64(packets); return }
         used[i] = true
-        records[i] = FlowRecord(key: key, packets: 1, bytes: UInt64(bytes), startMilliseconds: nowMilliseconds,
+        records[i] = FlowRecord(key: key, packets: UInt64(packets), bytes: UInt64(bytes), startMilliseconds: nowMilliseconds,
                                 endMilliseconds: nowMilliseconds)
         count += 1
     }

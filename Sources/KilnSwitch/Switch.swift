@@ -220,7 +220,8 @@ public final class Switch {
         if decision.ports == 0 && decision.mirrors == 0 { return }
         if flows != nil, decision.ports != 0,
            let key = FlowKey.parse(data, length: length, header: header, vlan: decision.vlan, port: port) {
-            flows?.account(key, bytes: length, nowMilliseconds: wall)
+            let wire = Segmentation.wireCount(data, length: length, header: header, vnet: vnet)
+            flows?.account(key, packets: wire.packets, bytes: wire.bytes, nowMilliseconds: wall)
         }
         let tci = (header.tci ?? 0) & 0xf000 | decision.vlan
         var rest = decision.ports

@@ -208,8 +208,63 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
         let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h2", 10, "10.0.0.2/24")],
                           export: .init(collector: "127.0.0.1:4739", interval: 3600, domain: 77))
         defer { lab.close() }
-        let sw = try #require(lab.sw)
         #expect(try lab.ping("h1", "10.0.0.2", count: 4, size: 100))
+        let fields = ["cflow.od_id", "cflow.srcaddr", "cflow.dstaddr", "cflow.protocol", "cflow.packets", "cflow.octets",
+                      "cflow.vlanid", "cflow.inputint"]
+        let (columns, output) = try exportAndDecode(lab, fields: fields)
+        // One record per direction, 4 frames of 14 + 20 + 8 + 100 = 142 bytes each; ICMP has no ports.
+        #expect(columns[0] == ["77"])
+        let records = Set((0..<columns[1].count).map { i in columns[1...].map { $0.count > i ? $0[i] : "?" }.joined(separator: " ") })
+        #expect(records == ["10.0.0.1 10.0.0.2 1 4 568 10 0", "10.0.0.2 10.0.0.1 1 4 568 10 1"], "tshark decoded: \(output)")
+    }
+
+    /// Bulk TCP crosses the switch as GSO super-frames (see the test above); flow records count the segments they
+    /// stand for. Each host's own TCP counters say how many segments it sent (TcpOutSegs counts every segment of a
+    /// super-frame), and every one of them crossed the switch, so each direction's record must match its sender.
+    @Test func exportedIPFIXCountsTheSegmentsOfGSOSuperFrames() throws {
+        let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h2", 10, "10.0.0.2/24")],
+                          export: .init(collector: "127.0.0.1:4739", interval: 3600, domain: 78))
+        defer { lab.close() }
+        let r = try sh(["bash", "-c", "timeout 40 ip netns exec \(lab.namespace("h2")) python3 \(Self.bulkScript) serve 7003 & sleep 1; " +
+                        "timeout 30 ip netns exec \(lab.namespace("h1")) python3 \(Self.bulkScript) 10.0.0.2 7003; s=$?; wait; exit $s"],
+                       timeout: 60)
+        try #require(r.status == 0 && r.output.contains("got 4000000"), "bulk echo: \(r.output)")
+        // TcpOutSegs and TcpRetransSegs of each host's namespace (/proc/net/snmp is per namespace).
+        func tcp(_ host: String) throws -> (out: Int, retransmitted: Int) {
+            let snmp = try lab.exec(host, "awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) n[$i] = i; h = 1 } else print $n[\"OutSegs\"], $n[\"RetransSegs\"] }' /proc/net/snmp")
+            let v = snmp.output.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+            guard snmp.status == 0, v.count == 2 else { throw TestFailure("TCP counters of \(host): \(snmp.output)") }
+            return (v[0], v[1])
+        }
+        let sent = ["10.0.0.1": try tcp("h1"), "10.0.0.2": try tcp("h2")]
+        let (columns, output) = try exportAndDecode(lab, fields: ["cflow.srcaddr", "cflow.protocol", "cflow.packets", "cflow.octets"])
+        var seen = 0
+        for i in 0..<columns[0].count where columns[1].count > i && columns[1][i] == "6" {
+            let source = columns[0][i]
+            let packets = try #require(Int(columns[2][i])), bytes = try #require(Int(columns[3][i]))
+            let tcp = try #require(sent[source], "a flow from \(source): \(output)")
+            seen += 1
+            // Every segment the sender sent crossed the switch once; a retransmission is a segment of its own, but
+            // the switch never saw a segment whose first copy was lost before it.
+            #expect(packets <= tcp.out && packets >= tcp.out - tcp.retransmitted,
+                    "\(source): IPFIX says \(packets) packets, its TCP sent \(tcp.out) (\(tcp.retransmitted) again)")
+            #expect(packets > 4_000_000 / 65536 * 4, "far more than one per 64 KiB super-frame")
+            // On the wire: 4,000,000 bytes of payload, 14 + 20 + 32 bytes of headers per segment (TCP timestamps on),
+            // 8 more for the SYN's or SYN-ACK's options; retransmissions and SACK blocks only add to that.
+            let expected = 4_000_000 + 66 * packets + 8
+            if tcp.retransmitted == 0 {
+                #expect(bytes == expected, "\(source): \(bytes) bytes for \(packets) packets")
+            } else {
+                #expect(bytes >= expected, "\(source): \(bytes) bytes for \(packets) packets")
+            }
+        }
+        #expect(seen == 2, "one TCP record per direction: \(output)")
+    }
+
+    /// Binds a collector on 127.0.0.1:4739 in the switch's namespace, has the switch export now and decodes the
+    /// message with tshark: one column per field, each a list (one entry per record).
+    private func exportAndDecode(_ lab: Lab, fields: [String]) throws -> (columns: [[String]], output: String) {
+        let sw = try #require(lab.sw)
         // The collector: a UDP socket bound in the switch's namespace before the export, read with a deadline.
         let collector = try NetworkNamespace.run(path: "/run/netns/\(lab.switchNamespace)") { () throws -> Int32 in
             let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -234,18 +289,13 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = dir + "/export.pcap"
         FileManager.default.createFile(atPath: file, contents: Data(pcapOfUDP([Array(message[0..<n])])))
-        // One record per direction, 4 frames of 14 + 20 + 8 + 100 = 142 bytes each; ICMP has no ports.
-        let fields = ["cflow.od_id", "cflow.srcaddr", "cflow.dstaddr", "cflow.protocol", "cflow.packets", "cflow.octets",
-                      "cflow.vlanid", "cflow.inputint"]
         let r = try sh(["tshark", "-n", "-r", file, "-d", "udp.port==4739,cflow", "-T", "fields",
                         "-E", "separator=|", "-E", "aggregator=,"] + fields.flatMap { ["-e", $0] })
         #expect(r.status == 0, "tshark: \(r.output)")
         let columns = (r.output.split(separator: "\n").first { $0.contains("|") } ?? "").split(separator: "|", omittingEmptySubsequences: false)
             .map { $0.split(separator: ",").map(String.init) }
         try #require(columns.count == fields.count, "tshark decoded: \(r.output)")
-        #expect(columns[0] == ["77"])
-        let records = Set((0..<columns[1].count).map { i in columns[1...].map { $0.count > i ? $0[i] : "?" }.joined(separator: " ") })
-        #expect(records == ["10.0.0.1 10.0.0.2 1 4 568 10 0", "10.0.0.2 10.0.0.1 1 4 568 10 1"], "tshark decoded: \(r.output)")
+        return (columns, r.output)
     }
 }
 
