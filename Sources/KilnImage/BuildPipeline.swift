@@ -84,6 +84,7 @@ public struct Builder {
             try LayerPlan(release: kernel.release, kernelRoot: kernelTree, modules: modules, libraryRoot: imageRoot,
                           libraries: closure, initBinary: initBinary, executables: executables.map(\.0), files: spec.files,
                           stripSignatures: spec.base.kernel.moduleSignatures == .strip,
+                          stripFtrace: spec.base.kernel.moduleFtrace == .strip,
                           config: [ImageFile(path: GuestConfig.path, mode: 0o644, contents: Array(try KilnJSON.encode(guest).pretty.utf8)),
                                    ImageFile(path: ModulePlan.path, mode: 0o644, contents: Array(plan.text.utf8))] + roles.files)
                 .build(cache: try LayerCache(directory: cache.directory + "/layers"), epoch: UInt32(clamping: epoch),

@@ -23,6 +23,13 @@ public struct ELFFile: Sendable, Equatable {
         public var type: UInt32
         public var offset: Int
         public var size: Int
+        /// `sh_flags` (SHF_ALLOC is 0x2).
+        public var flags: UInt64 = 0
+        /// `sh_link` and `sh_info`: for a relocation section, its symbol table and the section it patches.
+        public var link = 0
+        public var info = 0
+        /// Where this section's header starts in the file.
+        public var headerOffset = 0
     }
 
     public var type: FileType
@@ -104,24 +111,25 @@ public struct ELFFile: Sendable, Equatable {
         if nameIndex == 0xffff { nameIndex = Int(try reader.u32(offset + 40)) }
         guard count <= reader.bytes.count / entrySize else { throw reader.error(60, "section count \(count) too large") }
         _ = try reader.checkedRange(offset, entrySize * count)
-        var raw = [(nameOffset: Int, type: UInt32, offset: Int, size: Int)]()
+        var raw = [(nameOffset: Int, section: Section)]()
         for index in 0..<count {
             let base = offset + index * entrySize
             let type = try reader.u32(base + 4)
             let size = try reader.int(try reader.u64(base + 32), at: base + 32)
             let fileOffset = try reader.int(try reader.u64(base + 24), at: base + 24)
             if type != 8 { _ = try reader.checkedRange(fileOffset, size) }  // SHT_NOBITS has no file bytes
-            raw.append((Int(try reader.u32(base)), type, fileOffset, size))
+            raw.append((Int(try reader.u32(base)),
+                        Section(name: "", type: type, offset: fileOffset, size: size, flags: try reader.u64(base + 8),
+                                link: Int(try reader.u32(base + 40)), info: Int(try reader.u32(base + 44)), headerOffset: base)))
         }
-        guard nameIndex < raw.count else {
-            return raw.map { Section(name: "", type: $0.type, offset: $0.offset, size: $0.size) }
-        }
-        let names = raw[nameIndex]
+        guard nameIndex < raw.count else { return raw.map(\.section) }
+        let names = raw[nameIndex].section
         let namesEnd = try reader.checkedRange(names.offset, names.size)
         return try raw.map { entry in
             guard entry.nameOffset < names.size else { throw reader.error(names.offset, "section name out of range") }
-            let name = try reader.cString(names.offset + entry.nameOffset, limit: namesEnd)
-            return Section(name: name, type: entry.type, offset: entry.offset, size: entry.size)
+            var section = entry.section
+            section.name = try reader.cString(names.offset + entry.nameOffset, limit: namesEnd)
+            return section
         }
     }
 

@@ -155,14 +155,17 @@ struct LayerPlan {
     var files: [ImageFile]
     /// Modules go in without their appended signatures (`kernel.moduleSignatures: strip`).
     var stripSignatures: Bool
+    /// Modules go in with their ftrace call sites already NOPs (`kernel.moduleFtrace: strip`).
+    var stripFtrace: Bool
     /// Files compiled from the manifest: `/etc/kiln/config.json` and each role's runtime config.
     var config: [ImageFile]
 
     init(release: String, kernelRoot: String, modules: [ModuleIndex.Module], libraryRoot: String, libraries: ELFClosure.Result,
-         initBinary: String, executables: [String] = [], files: [ImageFile], stripSignatures: Bool = false, config: [ImageFile]) {
+         initBinary: String, executables: [String] = [], files: [ImageFile], stripSignatures: Bool = false, stripFtrace: Bool = false,
+         config: [ImageFile]) {
         self.release = release; self.kernelRoot = kernelRoot; self.modules = modules; self.libraryRoot = libraryRoot
         self.libraries = libraries; self.initBinary = initBinary; self.executables = executables; self.files = files; self.config = config
-        self.stripSignatures = stripSignatures
+        self.stripSignatures = stripSignatures; self.stripFtrace = stripFtrace
     }
 
     func layers() throws -> [ImageLayer] {
@@ -172,11 +175,13 @@ struct LayerPlan {
                .symlink("/init", target: "/sbin/kiln-init")]
         let moduleDir = "/lib/modules/\(release)/"
         let moduleEntries: [CpioEntry] = try modules.map { m in
-            if m.imagePath == m.path && !stripSignatures {
+            if m.imagePath == m.path && !stripSignatures && !stripFtrace {
                 return CpioEntry(path: moduleDir + m.imagePath, kind: .regular(.file(kernelRoot + moduleDir + m.path)), mode: 0o644)
             }
-            let bytes = try ModuleScanner.loadableBytes(ofFile: kernelRoot + moduleDir + m.path)
-            return .file(moduleDir + m.imagePath, bytes: stripSignatures ? try ModuleSignature.stripped(bytes, module: m.path) : bytes)
+            var bytes = try ModuleScanner.loadableBytes(ofFile: kernelRoot + moduleDir + m.path)
+            if stripSignatures { bytes = try ModuleSignature.stripped(bytes, module: m.path) }
+            if stripFtrace { bytes = try ModuleFtrace.withoutCallSites(bytes, module: m.path).bytes }
+            return .file(moduleDir + m.imagePath, bytes: bytes)
         }
         let ownBinaries = Set(["/sbin/kiln-init"] + executables.map { "/sbin/" + $0 })
         let libs = try CpioEntry.staged(root: libraryRoot, paths: libraries.paths.filter { !ownBinaries.contains($0) })

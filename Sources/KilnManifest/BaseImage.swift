@@ -20,6 +20,8 @@ public struct BaseImage: Decodable, Sendable {
         public var cmdline: String
         /// `strip` removes the distribution's signature from each module put in the image (default `keep`).
         public var moduleSignatures: ModuleSignatures?
+        /// `strip` resolves each module's ftrace call sites at build time (default `keep`).
+        public var moduleFtrace: ModuleFtrace?
     }
 
     /// What happens to the signatures appended to the kernel's modules. The kernel checks a signature on every
@@ -27,6 +29,14 @@ public struct BaseImage: Decodable, Sendable {
     /// stripped modules load without the check (the kernel notes an unsigned module once, as a taint flag)
     /// but are refused where module signatures are enforced (`module.sig_enforce`, Secure Boot lockdown).
     public enum ModuleSignatures: String, Decodable, Sendable {
+        case keep, strip
+    }
+
+    /// What happens to the ftrace call sites in the kernel's modules. The kernel turns each one into a NOP on every
+    /// load, after looking it up among the module's symbols, which was the largest part of loading the router's
+    /// modules under emulation; `strip` makes those NOPs at build time, and ftrace then cannot trace the modules'
+    /// functions (tracing the core kernel is unaffected).
+    public enum ModuleFtrace: String, Decodable, Sendable {
         case keep, strip
     }
 
