@@ -15,6 +15,9 @@ public struct VMResult: Codable, Sendable {
     public var consoleTail: [String]
     /// The phase the topology said this boot must fail in (`expect-failure`), nil when it must reach READY.
     public var expectedFailure: String?
+    /// kiln-init's own figure for /init → READY: the `ms` of its `ready` event (CLOCK_MONOTONIC since it started).
+    /// The milestones are when lines reached the host, which the serial console and a busy host delay.
+    public var initToReadyMilliseconds: Double?
 
     /// READY when that was expected; otherwise failed in exactly the expected phase.
     public var asExpected: Bool {
@@ -29,10 +32,11 @@ public struct VMResult: Codable, Sendable {
     }
 
     public init(name: String, image: String, artifacts: [String: String], accelerator: String, ready: Bool,
-                milestones: [Milestone], failedPhase: String?, error: String?, consoleTail: [String], expectedFailure: String? = nil) {
+                milestones: [Milestone], failedPhase: String?, error: String?, consoleTail: [String], expectedFailure: String? = nil,
+                initToReadyMilliseconds: Double? = nil) {
         self.name = name; self.image = image; self.artifacts = artifacts; self.accelerator = accelerator; self.ready = ready
         self.milestones = milestones; self.failedPhase = failedPhase; self.error = error; self.consoleTail = consoleTail
-        self.expectedFailure = expectedFailure
+        self.expectedFailure = expectedFailure; self.initToReadyMilliseconds = initToReadyMilliseconds
     }
 }
 
@@ -54,6 +58,9 @@ public struct TestReport: Codable, Sendable {
             let timeline = vm.milestones.map { "\($0.name) \(String(format: "%.2f", $0.seconds))s" }.joined(separator: " → ")
             let verdict = vm.ready ? "READY" : vm.asExpected ? "FAILED as expected" : "FAILED"
             out += "  vm \(vm.name) [\(vm.accelerator)]: \(verdict) \(timeline)\n"
+            if let ms = vm.initToReadyMilliseconds {
+                out += "    kiln-init /init → READY \(Int(ms.rounded())) ms (guest clock)\n"
+            }
             if let expected = vm.expectedFailure, vm.ready {
                 out += "    expected to fail in phase \(expected), but it reached READY\n"
             }

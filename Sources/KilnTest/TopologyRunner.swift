@@ -111,7 +111,8 @@ public final class TopologyRunner: @unchecked Sendable {
                      ready: report?.isReady ?? false,
                      milestones: report?.milestones.map { .init(name: $0.name, seconds: $0.seconds) } ?? [],
                      failedPhase: phase, error: error, consoleTail: report?.consoleTail.suffix(40).map(\.text) ?? [],
-                     expectedFailure: expectFailure)
+                     expectedFailure: expectFailure,
+                     initToReadyMilliseconds: report?.events.first { $0.name == "ready" }?["ms"].flatMap(Double.init))
         }
         do {
             try vm.start()

@@ -111,6 +111,15 @@ struct ExpectedFailureTests {
         #expect(r.junit.contains("failures=\"1\"") && r.junit.contains("reached READY, expected to fail in phase firewall"), "\(r.junit)")
     }
 
+    @Test func reportPrintsKilnInitsOwnBootFigure() {
+        var vm = Self.vm(ready: true, failedPhase: nil, expect: nil)
+        #expect(!TestReport(topology: "t", vms: [vm], checks: Self.passing, seconds: 1).text.contains("kiln-init /init"))
+        vm.initToReadyMilliseconds = 412.6
+        let r = TestReport(topology: "t", vms: [vm], checks: Self.passing, seconds: 1)
+        #expect(r.text.contains("    kiln-init /init → READY 413 ms (guest clock)\n"), "\(r.text)")
+        #expect(r.json.contains("\"initToReadyMilliseconds\" : 412.6"), "\(r.json)")
+    }
+
     @Test func reportFailsOnAnotherPhase() {
         let r = TestReport(topology: "t", vms: [Self.vm(ready: false, failedPhase: "network", expect: "firewall")], checks: Self.passing, seconds: 1)
         #expect(!r.passed)
