@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "KilnSystem", dependencies: ["CKilnShims"]),
         .target(name: "KilnNetlink", dependencies: ["KilnSystem"]),
         .target(name: "KilnFirewall", dependencies: ["KilnConfig", "CNftables"]),
-        .target(name: "KilnDHCP", dependencies: ["KilnConfig"]),
+        .target(name: "KilnDHCP", dependencies: ["KilnConfig", "KilnSystem"]),
         // The packet path is always optimized, in debug builds too: unspecialized generics and coroutines allocate
         // on the heap at -Onone, and AllocationTests measures the code that ships.
         .target(name: "KilnSwitch", dependencies: ["KilnConfig", "KilnSystem", "CKilnShims"],

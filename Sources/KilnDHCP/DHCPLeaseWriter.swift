@@ -1,5 +1,6 @@
 import Glibc
 import KilnConfig
+import KilnSystem
 
 /// Writes lease files on its own thread so encoding and fsync never stall the packet loop.
 /// Submissions coalesce per file: only the newest table of each interface is written.
@@ -10,20 +11,15 @@ final class DHCPLeaseWriter: @unchecked Sendable {
     private var pending: [String: Job] = [:]
     private var busy = false
     private var stopping = false
-    private var thread = pthread_t()
+    private var thread: JoinableThread?
     private let log: (String) -> Void
 
     init(log: @escaping (String) -> Void) {
         self.log = log
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&cond, nil)
-        let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            let writer = Unmanaged<DHCPLeaseWriter>.fromOpaque(raw).takeRetainedValue()
-            writer.loop()
-            return nil
-        }, context)
+        // Without the thread, `finish` writes what is queued on the caller's thread.
+        thread = try? JoinableThread("start the lease writer") { [self] in loop() }
     }
 
     /// Queues the table for writing, replacing any older unwritten one for the same file.
@@ -40,7 +36,7 @@ final class DHCPLeaseWriter: @unchecked Sendable {
         stopping = true
         pthread_cond_broadcast(&cond)
         pthread_mutex_unlock(&mutex)
-        pthread_join(thread, nil)
+        if let thread { thread.join() } else { loop() }
     }
 
     private func loop() {

@@ -18,7 +18,7 @@ public final class Switch {
     private let wake: (read: FileDescriptor, write: FileDescriptor)
     private let lock: UnsafeMutablePointer<pthread_mutex_t>
     private var dirty: UInt64 = 0
-    private var loop: pthread_t?
+    private var loop: JoinableThread?
     /// Why the loop thread started by `start()` ended, if it failed.
     public private(set) var failure: (any Error)?
 
@@ -77,28 +77,18 @@ public final class Switch {
     /// Runs the forwarding loop on a thread of its own until `stop()`.
     public func start() throws(Errno) {
         guard loop == nil else { return }
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            let sw = Unmanaged<Switch>.fromOpaque(raw).takeRetainedValue()
+        // The loop thread owns the switch until `stop()` joins it; nothing else touches it meanwhile.
+        nonisolated(unsafe) let sw = self
+        loop = try JoinableThread("start the switch thread") {
             do { try sw.run() } catch { sw.failure = error }
-            return nil
-        }, context)
-        guard created == 0 else {
-            Unmanaged<Switch>.fromOpaque(context).release()
-            throw Errno(created, operation: "start the switch thread")
         }
-        loop = thread
     }
 
     /// Asks the loop to return (it sees the request within one poll) and, when `start()` ran it, waits for it.
     public func stop() {
         requestStop()
-        if let thread = loop {
-            pthread_join(thread, nil)
-            loop = nil
-        }
+        loop?.join()
+        loop = nil
     }
 
     /// Asks `run()` to return without waiting; async-signal-safe.

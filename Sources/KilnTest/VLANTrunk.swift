@@ -1,5 +1,6 @@
 import CKilnShims
 import Foundation
+import KilnSystem
 
 /// A userspace 802.1Q switch for one VM NIC: the NIC's TAP is a trunk, each `vlan: N` host link is an access
 /// port in VLAN N, and untagged (native) traffic goes on to the bridge of the NIC's other links.
@@ -99,7 +100,7 @@ public final class VLANTrunk: @unchecked Sendable {
     private static let serial = NSLock()
     nonisolated(unsafe) private static var started = 0
     private let lock = NSLock()
-    private var thread: pthread_t?
+    private var thread: JoinableThread?
     private var wakeWrite: Int32 = -1
 
     /// A switch over `ports`, run in the network namespace `/run/netns/<namespace>` (nil: the caller's).
@@ -120,20 +121,14 @@ public final class VLANTrunk: @unchecked Sendable {
             let r = kiln_pipe_cloexec(&fds)
             guard r == 0 else { throw TestError.environment("VLAN trunk: pipe: \(String(cString: strerror(-r)))") }
             let relay = Relay(namespace: namespace, ports: ports, wakeRead: fds[0], threadName: threadName)
-            var tid = pthread_t()
-            let made = pthread_create(&tid, nil, { raw in
-                guard let raw else { return nil }
-                let relay = Unmanaged<Relay>.fromOpaque(raw).takeRetainedValue()
-                relay.run()
-                return nil
-            }, Unmanaged.passRetained(relay).toOpaque())
-            guard made == 0 else {
+            let tid: JoinableThread
+            do { tid = try JoinableThread("VLAN trunk: start the relay thread") { relay.run() } } catch {
                 close(fds[0]); close(fds[1])
-                throw TestError.environment("VLAN trunk: pthread_create: \(String(cString: strerror(made)))")
+                throw TestError.environment("\(error)")
             }
             relay.opened.wait()
             if let problem = relay.problem {
-                pthread_join(tid, nil)
+                tid.join()
                 close(fds[0]); close(fds[1])
                 throw TestError.environment("VLAN trunk\(namespace.map { " in namespace \($0)" } ?? ""): \(problem)")
             }
@@ -148,7 +143,7 @@ public final class VLANTrunk: @unchecked Sendable {
             guard let tid = thread else { return }
             var byte: UInt8 = 1
             _ = write(wakeWrite, &byte, 1)
-            pthread_join(tid, nil)
+            tid.join()
             close(wakeWrite)
             thread = nil
             wakeWrite = -1

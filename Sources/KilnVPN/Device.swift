@@ -15,7 +15,7 @@ public final class VPNDevice: @unchecked Sendable {
     private let engine: ProtocolEngine
     private var lock = pthread_mutex_t()
     private let running = Atomic<Bool>(false)
-    private var threads: [pthread_t] = []
+    private var threads: [JoinableThread] = []
     /// Handshake messages seen in the current second, to decide when to answer with cookies.
     private var handshakeWindowStart: UInt64 = 0
     private var handshakesInWindow = 0
@@ -82,14 +82,14 @@ public final class VPNDevice: @unchecked Sendable {
     public func start() throws {
         guard !running.exchange(true, ordering: .sequentiallyConsistent) else { return }
         for body in [udpLoop, tunLoop, timerLoop] as [@Sendable () -> Void] {
-            threads.append(try startThread(body))
+            threads.append(try JoinableThread("start VPN thread", body))
         }
     }
 
     /// Stops the threads (they notice within 200 ms) and waits for them.
     public func stop() {
         guard running.exchange(false, ordering: .sequentiallyConsistent) else { return }
-        for t in threads { pthread_join(t, nil) }
+        for t in threads { t.join() }
         threads = []
     }
 
@@ -373,26 +373,4 @@ public final class VPNDevice: @unchecked Sendable {
             nanosleep(&ts, nil)
         }
     }
-}
-
-/// The body of a thread started by `startThread`.
-private final class ThreadBody {
-    let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-}
-
-/// Runs `body` on a new joinable thread.
-private func startThread(_ body: @escaping @Sendable () -> Void) throws(Errno) -> pthread_t {
-    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-    var thread = pthread_t()
-    let created = pthread_create(&thread, nil, { raw in
-        guard let raw else { return nil }
-        Unmanaged<ThreadBody>.fromOpaque(raw).takeRetainedValue().body()
-        return nil
-    }, context)
-    if created != 0 {
-        Unmanaged<ThreadBody>.fromOpaque(context).release()
-        throw Errno(created, operation: "start VPN thread")
-    }
-    return thread
 }
