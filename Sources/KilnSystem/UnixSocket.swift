@@ -11,7 +11,7 @@ public enum UnixSocket {
         var address = try socketAddress(path)
         let old = umask(0o077)
         defer { umask(old) }
-        try withUnsafePointer(to: &address) { p throws(Errno) in
+        _ = try withUnsafePointer(to: &address) { p throws(Errno) in
             try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { s throws(Errno) in
                 try systemCall("bind", path) { bind(fd, s, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
@@ -29,7 +29,7 @@ public enum UnixSocket {
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = try socketAddress(path)
-        try withUnsafePointer(to: &address) { p throws(Errno) in
+        _ = try withUnsafePointer(to: &address) { p throws(Errno) in
             try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { s throws(Errno) in
                 try systemCall("connect", path) { connect(fd, s, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
