@@ -31,6 +31,10 @@ enum ModuleFtrace {
         do { elf = try ELFFile(bytes: bytes, path: module) } catch let error as ImageError { throw error } catch {
             throw ImageError.malformedELF(path: module, offset: 0, reason: "\(error)")
         }
+        if bytes.count >= ModuleSignature.marker.count, bytes.suffix(ModuleSignature.marker.count).elementsEqual(ModuleSignature.marker) {
+            throw ImageError.malformedELF(path: module, offset: bytes.count - ModuleSignature.marker.count,
+                                          reason: "the module is signed: editing its call sites would break the signature (strip it first)")
+        }
         guard elf.type == .relocatable, elf.machine == ELFFile.machineX86_64,
               let listIndex = elf.sections.firstIndex(where: { $0.name == callSiteSection && $0.flags & shfAlloc != 0 })
         else { return Result(bytes: bytes, sites: 0) }

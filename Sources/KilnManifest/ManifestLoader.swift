@@ -28,6 +28,11 @@ public enum ManifestLoader {
         if base.apiVersion != apiVersion {
             problems.append(baseLocator.error([key("apiVersion")], "unsupported apiVersion '\(base.apiVersion)'; expected '\(apiVersion)'"))
         }
+        if base.kernel.moduleFtrace == .strip && base.kernel.moduleSignatures != .strip {
+            problems.append(baseLocator.error([key("kernel"), key("moduleFtrace")],
+                "moduleFtrace: strip edits every module, which breaks a signature kept on it (the kernel refuses a module whose "
+                + "signature does not match); set kernel.moduleSignatures: strip, or moduleFtrace: keep"))
+        }
 
         let manifestDir = (path as NSString).deletingLastPathComponent
         var interfaces: [GuestInterface] = []

@@ -108,6 +108,13 @@ import Testing
         } throws: { error in "\(error)".contains("bridge.ko") && "\(error)".contains("outside") }
     }
 
+    @Test func aSignedModuleIsRefused() {
+        let signed = Self.module() + Array(repeating: 0x30, count: 16) + [0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 16] + ModuleSignature.marker
+        #expect {
+            _ = try ModuleFtrace.withoutCallSites(signed, module: "nf_nat.ko")
+        } throws: { error in "\(error)".contains("nf_nat.ko") && "\(error)".contains("signed") }
+    }
+
     @Test func otherMachinesAndPlainFilesAreUnchanged() throws {
         let arm = Self.module(machine: 183)
         #expect(try ModuleFtrace.withoutCallSites(arm, module: "a.ko") == ModuleFtrace.Result(bytes: arm, sites: 0))

@@ -123,6 +123,22 @@ struct ManifestLoaderTests {
         #expect(throws: ManifestError.self) { try ManifestLoader.load(path) }
     }
 
+    @Test func ftraceStripWithSignaturesKeptIsRefusedAtItsLine() throws {
+        let path = try write("apiVersion: kiln/v1\nname: r\nbase: debian-cloud\n")
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("Images/debian-cloud.yaml").path
+        let text = try String(contentsOfFile: base, encoding: .utf8)
+        #expect(text.contains("  moduleSignatures: strip\n") && text.contains("  moduleFtrace: strip\n"))
+        try text.replacingOccurrences(of: "  moduleSignatures: strip\n", with: "  moduleSignatures: keep\n")
+            .write(toFile: base, atomically: true, encoding: .utf8)
+        let line = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.hasPrefix("  moduleFtrace:") }.map { $0 + 1 }
+        do { _ = try ManifestLoader.load(path); Issue.record("expected an error") } catch let e as ManifestErrors {
+            #expect(e.errors.count == 1)
+            #expect(e.errors.first?.location.file.hasSuffix("Images/debian-cloud.yaml") == true)
+            #expect(e.errors.first?.location.line == line)
+            #expect(e.errors.first?.message.contains("moduleSignatures: strip") == true, "\(e)")
+        }
+    }
+
     @Test func missingBase() throws {
         let path = try write("apiVersion: kiln/v1\nname: r\nbase: nowhere\n")
         do { _ = try ManifestLoader.load(path); Issue.record("expected an error") } catch let e as ManifestErrors {
