@@ -78,13 +78,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        // Helpers shared by the test targets: a fixed-seed generator, commands with a deadline.
-        .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport"),
+        // Helpers shared by the test targets: a fixed-seed generator, commands with a deadline, temporary
+        // directories and network namespaces that are removed afterwards.
+        .target(name: "KilnTestSupport", dependencies: ["KilnSystem"], path: "Tests/KilnTestSupport"),
         .testTarget(name: "KilnConfigTests", dependencies: ["KilnConfig"]),
         .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnWANOpt", "KilnVPN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"], exclude: ["Helpers"]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"]),
-        .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink"]),
+        .testTarget(name: "KilnNetlinkTests", dependencies: ["KilnNetlink", "KilnTestSupport"]),
         .testTarget(name: "KilnFirewallTests", dependencies: ["KilnFirewall", "KilnSystem"], exclude: ["Golden"]),
         .testTarget(name: "KilnVMTests", dependencies: ["KilnVM"]),
         .testTarget(name: "KilnDeployTests", dependencies: ["KilnDeploy"], exclude: ["Golden"]),
@@ -98,7 +99,7 @@ let package = Package(
         .testTarget(name: "KilnWANOptTests", dependencies: ["KilnTestSupport", "KilnWANOpt", "KilnSystem", "KilnConfig", "KilnDedup"], exclude: ["Tools"]),
         // Runs the release binaries from Scripts/build (KILN_BIN): builds, boots and topologies in QEMU.
         .testTarget(name: "KilnIntegrationTests", exclude: ["Fixtures"]),
-        .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem"]),
+        .testTarget(name: "KilnSystemTests", dependencies: ["KilnSystem", "KilnTestSupport"]),
         .testTarget(name: "KilnTestTests", dependencies: ["KilnTest", "KilnSystem"]),
     ]
 )

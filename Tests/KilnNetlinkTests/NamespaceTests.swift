@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import KilnSystem
 import Testing
+import KilnTestSupport
 @testable import KilnNetlink
 
 /// The real kernel: every call inside a network namespace made for the test, checked with `ip -j` there.
@@ -125,7 +126,7 @@ import Testing
 
 /// Runs `ip -j ...` and parses its JSON array.
 func json(_ arguments: [String]) throws -> [[String: Any]] {
-    let result = try run(arguments)
+    let result = try runProcess(arguments)
     guard result.status.isSuccess else { throw Errno(EIO, operation: arguments.joined(separator: " ")) }
     let data = Data(result.output.utf8)
     return (try JSONSerialization.jsonObject(with: data) as? [[String: Any]]) ?? []

@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import KilnTestSupport
 @testable import KilnSystem
 
 @Suite struct FileSystemTests {
@@ -19,7 +20,7 @@ import Testing
             #expect(try FileSystem.readText(path) == "{\"new\":true}")
             var info = stat()
             #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)
-            let listing = try run(["/bin/ls", "-A", dir]).output
+            let listing = try runProcess(["/bin/ls", "-A", dir]).output
             #expect(listing == "config.json\n")
         }
     }

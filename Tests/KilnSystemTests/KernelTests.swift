@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import KilnTestSupport
 @testable import KilnSystem
 
 @Suite struct KernelTests {
@@ -19,7 +20,7 @@ import Testing
                 #expect(try Kernel.sysctl(get: "net.ipv4.ip_forward") == "0")
                 try Kernel.sysctl(set: "net.ipv4.ip_forward", "1")
             }
-            let seen = try run(["ip", "netns", "exec", name, "cat", "/proc/sys/net/ipv4/ip_forward"])
+            let seen = try runProcess(["ip", "netns", "exec", name, "cat", "/proc/sys/net/ipv4/ip_forward"])
             #expect(seen.output == "1\n")
         }
     }
@@ -64,11 +65,11 @@ import Testing
             }
             let ifname = device?.name ?? ""
             #expect(ifname == (tap ? "ktap0" : "ktun0"))
-            let shown = try run(["ip", "-n", name, "-d", "link", "show", ifname])
+            let shown = try runProcess(["ip", "-n", name, "-d", "link", "show", ifname])
             #expect(shown.status.isSuccess)
             #expect(shown.output.contains("tun type \(tap ? "tap" : "tun")"))
             device = nil
-            #expect(try run(["ip", "-n", name, "link", "show", ifname]).status == .exited(1))
+            #expect(try runProcess(["ip", "-n", name, "link", "show", ifname]).status == .exited(1))
             _ = device
         }
     }
