@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "CKilnShims.h"
+#include "sendbatch.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
@@ -258,37 +259,43 @@ int kiln_txbatch_add(kiln_txbatch *b, const void *frame, uint32_t length, int ac
 }
 
 int kiln_txbatch_send(int fd, kiln_txbatch *b, int use_writev) {
-    int total = b->count, sent = 0, err = 0, waits = 0;
+    int total = b->count;
     b->count = 0;
     if (use_writev) {
+        int sent = 0, err = 0;
         for (int i = 0; i < total; i++) {
             ssize_t r;
             do { r = writev(fd, b->msgs[i].msg_hdr.msg_iov, (int)b->msgs[i].msg_hdr.msg_iovlen); } while (r < 0 && errno == EINTR);
             if (r < 0) err = errno; else sent++;
         }
-    } else {
-        while (sent < total) {
-            int r = sendmmsg(fd, b->msgs + sent, (unsigned)(total - sent), MSG_DONTWAIT);
-            if (r < 0) {
-                if (errno == EINTR) continue;
-                // Send buffer full: wait briefly for the device to take frames (the RX ring absorbs the pause),
-                // and drop only if it stays full.
-                if ((errno == EAGAIN || errno == ENOBUFS) && waits < 4) {
-                    struct pollfd p = {.fd = fd, .events = POLLOUT};
-                    (void)poll(&p, 1, 2);
-                    waits++;
-                    continue;
-                }
-                waits = 0;
-                err = errno;
-                // Skip the frame the device refused and carry on with the rest.
-                total--;
-                if (sent < total) memmove(&b->msgs[sent], &b->msgs[sent + 1], sizeof(struct mmsghdr) * (size_t)(total - sent));
+        return (sent == 0 && err) ? -err : sent;
+    }
+    return kiln_sendmmsg_all(fd, b->msgs, total);
+}
+
+int kiln_sendmmsg_all(int fd, struct mmsghdr *msgs, int total) {
+    int sent = 0, err = 0, waits = 0;
+    while (sent < total) {
+        int r = sendmmsg(fd, msgs + sent, (unsigned)(total - sent), MSG_DONTWAIT);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            // Send buffer full: wait briefly for room (a switch's RX ring absorbs the pause), and drop only if it
+            // stays full.
+            if ((errno == EAGAIN || errno == ENOBUFS) && waits < 4) {
+                struct pollfd p = {.fd = fd, .events = POLLOUT};
+                (void)poll(&p, 1, 2);
+                waits++;
                 continue;
             }
-            sent += r;
             waits = 0;
+            err = errno;
+            // Skip the message the socket refused and carry on with the rest.
+            total--;
+            if (sent < total) memmove(&msgs[sent], &msgs[sent + 1], sizeof(struct mmsghdr) * (size_t)(total - sent));
+            continue;
         }
+        sent += r;
+        waits = 0;
     }
     return (sent == 0 && err) ? -err : sent;
 }

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "CKilnShims.h"
+#include "sendbatch.h"
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -72,27 +73,5 @@ int kiln_udpbatch_send(int fd, kiln_udpbatch *b, int count) {
         b->lengths[i] = 0;
         total++;
     }
-    int sent = 0, err = 0, waits = 0;
-    while (sent < total) {
-        int r = sendmmsg(fd, b->msgs + sent, (unsigned)(total - sent), MSG_DONTWAIT);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            // Send buffer full: wait briefly for room, and drop only if it stays full.
-            if ((errno == EAGAIN || errno == ENOBUFS) && waits < 4) {
-                struct pollfd p = {.fd = fd, .events = POLLOUT};
-                (void)poll(&p, 1, 2);
-                waits++;
-                continue;
-            }
-            // The datagram the socket refused (e.g. no route to its address) is dropped; carry on with the rest.
-            err = errno;
-            waits = 0;
-            total--;
-            if (sent < total) memmove(&b->msgs[sent], &b->msgs[sent + 1], sizeof(struct mmsghdr) * (size_t)(total - sent));
-            continue;
-        }
-        sent += r;
-        waits = 0;
-    }
-    return (sent == 0 && err) ? -err : sent;
+    return kiln_sendmmsg_all(fd, b->msgs, total);
 }
