@@ -49,7 +49,7 @@ public struct ELFFile: Sendable, Equatable {
     public static let machineX86_64: UInt16 = 62
 
     /// Parses `bytes`; `path` only names the file in errors.
-    public init(bytes: [UInt8], path: String = "<memory>") throws {
+    public init(bytes: [UInt8], path: String = "<memory>") throws(ImageError) {
         let reader = ELFReader(bytes: bytes, path: path)
         guard bytes.count >= 64 else { throw reader.error(0, "file shorter than the ELF header") }
         guard bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else {
@@ -82,14 +82,14 @@ public struct ELFFile: Sendable, Equatable {
         var type: UInt32, offset: Int, virtualAddress: UInt64, fileSize: Int
     }
 
-    private static func programHeaders(_ reader: ELFReader) throws -> [ProgramHeader] {
+    private static func programHeaders(_ reader: ELFReader) throws(ImageError) -> [ProgramHeader] {
         let offset = try reader.int(try reader.u64(32), at: 32)
         let entrySize = Int(try reader.u16(54))
         let count = Int(try reader.u16(56))
         if count == 0 { return [] }
         guard entrySize >= 56 else { throw reader.error(54, "program header size \(entrySize) < 56") }
         _ = try reader.checkedRange(offset, entrySize * count)
-        return try (0..<count).map { index in
+        return try (0..<count).map { (index: Int) throws(ImageError) -> ProgramHeader in
             let base = offset + index * entrySize
             return ProgramHeader(
                 type: try reader.u32(base),
@@ -99,7 +99,7 @@ public struct ELFFile: Sendable, Equatable {
         }
     }
 
-    private static func sections(_ reader: ELFReader) throws -> [Section] {
+    private static func sections(_ reader: ELFReader) throws(ImageError) -> [Section] {
         let offset = try reader.int(try reader.u64(40), at: 40)
         let entrySize = Int(try reader.u16(58))
         var count = Int(try reader.u16(60))
@@ -125,7 +125,7 @@ public struct ELFFile: Sendable, Equatable {
         guard nameIndex < raw.count else { return raw.map(\.section) }
         let names = raw[nameIndex].section
         let namesEnd = try reader.checkedRange(names.offset, names.size)
-        return try raw.map { entry in
+        return try raw.map { (entry: (nameOffset: Int, section: Section)) throws(ImageError) -> Section in
             guard entry.nameOffset < names.size else { throw reader.error(names.offset, "section name out of range") }
             var section = entry.section
             section.name = try reader.cString(names.offset + entry.nameOffset, limit: namesEnd)
@@ -133,7 +133,7 @@ public struct ELFFile: Sendable, Equatable {
         }
     }
 
-    private mutating func parseDynamic(_ dynamic: ProgramHeader, loads: [ProgramHeader], _ reader: ELFReader) throws {
+    private mutating func parseDynamic(_ dynamic: ProgramHeader, loads: [ProgramHeader], _ reader: ELFReader) throws(ImageError) {
         _ = try reader.checkedRange(dynamic.offset, dynamic.fileSize)
         var strtab: UInt64?
         var strsz: Int?
@@ -154,7 +154,7 @@ public struct ELFFile: Sendable, Equatable {
         else { throw reader.error(dynamic.offset, "DT_STRTAB address 0x\(String(strtab, radix: 16)) is not in a loaded segment") }
         let tableOffset = load.offset + Int(strtab - load.virtualAddress)
         let tableEnd = try reader.checkedRange(tableOffset, strsz)
-        func string(_ value: UInt64) throws -> String {
+        func string(_ value: UInt64) throws(ImageError) -> String {
             guard value < UInt64(strsz) else { throw reader.error(tableOffset, "dynamic string offset \(value) beyond DT_STRSZ") }
             return try reader.cString(tableOffset + Int(value), limit: tableEnd)
         }
@@ -180,7 +180,7 @@ struct ELFReader {
     }
 
     /// Checks that `offset..<offset+count` lies inside the file; returns the end.
-    func checkedRange(_ offset: Int, _ count: Int) throws -> Int {
+    func checkedRange(_ offset: Int, _ count: Int) throws(ImageError) -> Int {
         let (end, overflow) = offset.addingReportingOverflow(count)
         guard offset >= 0, count >= 0, !overflow, end <= bytes.count else {
             throw error(offset, "range of \(count) bytes runs past the end of the file (\(bytes.count) bytes)")
@@ -188,24 +188,24 @@ struct ELFReader {
         return end
     }
 
-    func int(_ value: UInt64, at offset: Int) throws -> Int {
+    func int(_ value: UInt64, at offset: Int) throws(ImageError) -> Int {
         guard value <= UInt64(Int.max) else { throw error(offset, "value \(value) out of range") }
         return Int(value)
     }
 
-    private func load(_ offset: Int, _ size: Int) throws -> UInt64 {
+    private func load(_ offset: Int, _ size: Int) throws(ImageError) -> UInt64 {
         _ = try checkedRange(offset, size)
         var value: UInt64 = 0
         for index in (0..<size).reversed() { value = value << 8 | UInt64(bytes[offset + index]) }
         return value
     }
 
-    func u16(_ offset: Int) throws -> UInt16 { UInt16(truncatingIfNeeded: try load(offset, 2)) }
-    func u32(_ offset: Int) throws -> UInt32 { UInt32(truncatingIfNeeded: try load(offset, 4)) }
-    func u64(_ offset: Int) throws -> UInt64 { try load(offset, 8) }
+    func u16(_ offset: Int) throws(ImageError) -> UInt16 { UInt16(truncatingIfNeeded: try load(offset, 2)) }
+    func u32(_ offset: Int) throws(ImageError) -> UInt32 { UInt32(truncatingIfNeeded: try load(offset, 4)) }
+    func u64(_ offset: Int) throws(ImageError) -> UInt64 { try load(offset, 8) }
 
     /// A NUL-terminated string starting at `offset` that must end before `limit`.
-    func cString(_ offset: Int, limit: Int) throws -> String {
+    func cString(_ offset: Int, limit: Int) throws(ImageError) -> String {
         guard offset >= 0, offset <= limit, limit <= bytes.count else { throw error(offset, "string out of range") }
         guard let end = bytes[offset..<limit].firstIndex(of: 0) else { throw error(offset, "unterminated string") }
         return String(decoding: bytes[offset..<end], as: UTF8.self)

@@ -27,11 +27,8 @@ enum ModuleFtrace {
     /// come back unchanged. A call site that is neither `call __fentry__` (with its relocation) nor the NOP is an
     /// error naming the module, the section and the offset: the module is not what this rewrite understands.
     static func withoutCallSites(_ bytes: [UInt8], module: String) throws(ImageError) -> Result {
-        let elf: ELFFile
-        do { elf = try ELFFile(bytes: bytes, path: module) } catch let error as ImageError { throw error } catch {
-            throw ImageError.malformedELF(path: module, offset: 0, reason: "\(error)")
-        }
-        if bytes.count >= ModuleSignature.marker.count, bytes.suffix(ModuleSignature.marker.count).elementsEqual(ModuleSignature.marker) {
+        let elf = try ELFFile(bytes: bytes, path: module)
+        if ModuleSignature.isSigned(bytes) {
             throw ImageError.malformedELF(path: module, offset: bytes.count - ModuleSignature.marker.count,
                                           reason: "the module is signed: editing its call sites would break the signature (strip it first)")
         }
@@ -92,9 +89,9 @@ enum ModuleFtrace {
             guard section.size % 24 == 0 else { throw reader.error(section.headerOffset, "relocation section \(section.name) of \(section.size) bytes") }
             return try (0..<(section.size / 24)).map { (index: Int) throws(ImageError) -> Relocation in
                 let at = section.offset + index * 24
-                let info = try read { try reader.u64(at + 8) }
-                return Relocation(fileOffset: at, offset: try read { try reader.u64(at) }, symbol: info >> 32, type: info & 0xffff_ffff,
-                                  addend: Int64(bitPattern: try read { try reader.u64(at + 16) }), table: section.link)
+                let info = try reader.u64(at + 8)
+                return Relocation(fileOffset: at, offset: try reader.u64(at), symbol: info >> 32, type: info & 0xffff_ffff,
+                                  addend: Int64(bitPattern: try reader.u64(at + 16)), table: section.link)
             }
         }
 
@@ -117,17 +114,10 @@ enum ModuleFtrace {
             let symbols = elf.sections[table], names = elf.sections[symbols.link]
             guard index < UInt64(symbols.size / 24) else { throw reader.error(symbols.offset, "symbol \(index) out of range") }
             let at = symbols.offset + Int(index) * 24
-            let nameOffset = Int(try read { try reader.u32(at) })
+            let nameOffset = Int(try reader.u32(at))
             guard nameOffset < names.size else { throw reader.error(at, "symbol name out of range") }
-            return Symbol(name: try read { try reader.cString(names.offset + nameOffset, limit: names.offset + names.size) },
-                          section: Int(try read { try reader.u16(at + 6) }), value: try read { try reader.u64(at + 8) })
-        }
-
-        /// ELFReader throws untyped errors that are always ImageError.
-        private func read<T>(_ body: () throws -> T) throws(ImageError) -> T {
-            do { return try body() } catch let error as ImageError { throw error } catch {
-                throw ImageError.malformedELF(path: reader.path, offset: 0, reason: "\(error)")
-            }
+            return Symbol(name: try reader.cString(names.offset + nameOffset, limit: names.offset + names.size),
+                          section: Int(try reader.u16(at + 6)), value: try reader.u64(at + 8))
         }
     }
 }

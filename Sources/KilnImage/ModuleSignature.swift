@@ -5,10 +5,15 @@ enum ModuleSignature {
     static let marker = Array("~Module signature appended~\n".utf8)
     static let trailerSize = 12
 
+    /// Whether `bytes` end with the signature marker.
+    static func isSigned(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= marker.count && bytes.suffix(marker.count).elementsEqual(marker)
+    }
+
     /// The module without its signature; unsigned modules come back unchanged. A marker whose length field
     /// points outside the file, or whose remainder is not an ELF file, is an error naming the module.
     static func stripped(_ bytes: [UInt8], module: String) throws(ImageError) -> [UInt8] {
-        guard bytes.count >= marker.count + trailerSize, bytes.suffix(marker.count).elementsEqual(marker) else { return bytes }
+        guard bytes.count >= marker.count + trailerSize, isSigned(bytes) else { return bytes }
         let lengthAt = bytes.count - marker.count - 4
         let signatureLength = bytes[lengthAt..<(lengthAt + 4)].reduce(0) { $0 << 8 | Int($1) }
         let end = bytes.count - marker.count - trailerSize - signatureLength
