@@ -112,7 +112,7 @@ public final class TopologyRunner: @unchecked Sendable {
                      milestones: report?.milestones.map { .init(name: $0.name, seconds: $0.seconds) } ?? [],
                      failedPhase: phase, error: error, consoleTail: report?.consoleTail.suffix(40).map(\.text) ?? [],
                      expectedFailure: expectFailure,
-                     initToReadyMilliseconds: report?.events.first { $0.name == "ready" }?["ms"].flatMap(Double.init))
+                     initToReadyMilliseconds: report?.guestInitToReadyMilliseconds)
         }
         do {
             try vm.start()

@@ -45,10 +45,16 @@ public struct BootReport: Sendable, Equatable, Codable {
     /// Seconds since QEMU start of a milestone (`BootMilestone.kernel`, `.ready`, `phase("links")`, …).
     public func seconds(_ milestone: String) -> Double? { milestones.first { $0.name == milestone }?.seconds }
 
-    /// Seconds from the kernel starting /init to READY (kiln-init's own boot time), when both were seen.
+    /// Seconds from the kernel starting /init to READY as the host saw the console lines arrive, when both were seen.
     public var initToReady: Double? {
         guard let start = seconds(BootMilestone.initStarted), let ready = seconds(BootMilestone.ready) else { return nil }
         return ready - start
+    }
+
+    /// kiln-init's own /init → READY: the `ms` of its `ready` event, from the guest's monotonic clock (the serial
+    /// console and a busy host do not stretch it the way they stretch `initToReady`).
+    public var guestInitToReadyMilliseconds: Double? {
+        events.first { $0.name == "ready" }?.milliseconds
     }
 
     /// One line saying what went wrong (or that the VM is ready).

@@ -124,9 +124,8 @@ enum BootSummary {
         }
         var out = "\(r.vm) [\(r.accelerator)]: \(verdict)\n"
         out += "  timeline: " + r.milestones.map { "\($0.name) \(String(format: "%.2f", $0.seconds))s" }.joined(separator: " → ")
-        if let initTime = r.milestones.first(where: { $0.name == BootMilestone.initStarted })?.seconds,
-           let ready = r.seconds(BootMilestone.ready) {
-            out += "\n  kiln-init /init → READY: \(String(format: "%.0f", (ready - initTime) * 1000)) ms"
+        if let initToReady = r.initToReady {
+            out += "\n  kiln-init /init → READY: \(String(format: "%.0f", initToReady * 1000)) ms"
         }
         if r.outcome != .ready {
             out += "\n  console (last \(min(30, r.consoleTail.count)) lines):\n" + r.consoleTail.suffix(30).map { "    | \($0.text)" }.joined(separator: "\n")

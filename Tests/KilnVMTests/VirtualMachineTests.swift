@@ -49,6 +49,7 @@ private func fakeVM(_ name: String, _ body: String, scale: Double = 1) throws ->
         #expect(report.events.map(\.name) == ["phase", "phase", "ready"])
         #expect(report.events[1].milliseconds == 3.4)
         #expect(try #require(report.initToReady) >= 0)
+        #expect(report.guestInitToReadyMilliseconds == 40)
         let start = Deadline.now()
         #expect(vm.shutdown(grace: 5) == .exited(0))
         #expect(start.seconds(until: .now()) < 4)
