@@ -3,9 +3,11 @@ import Glibc
 import KilnSystem
 
 /// The kernel side of one port: an AF_PACKET socket with a TPACKET_V3 RX ring on a NIC, or a TAP device
-/// (the internal port), plus the fixed transmit batch frames for this port are queued in.
+/// (the internal port), plus where frames for this port are queued: on a NIC, a PACKET_TX_RING for frames without
+/// offload metadata (nearly all of them) and a sendmmsg batch on the RX socket, which carries virtio-net headers,
+/// for GSO segments, partial checksums and frames larger than a ring slot; on a TAP, the batch alone.
 ///
-/// All memory is set up here once; the per-frame path touches only the ring, the TAP buffers and the batch.
+/// All memory is set up here once; the per-frame path touches only the rings, the TAP buffers and the batch.
 final class PortIO {
     enum Kind { case ring, tap }
 
@@ -13,6 +15,8 @@ final class PortIO {
     let kind: Kind
     let fd: FileDescriptor
     let tx: OpaquePointer
+    /// The transmit ring (ring ports).
+    let txRing: OpaquePointer?
     /// The RX ring (ring ports) or the TAP read buffers (`tapFrames` × `tapFrameSize`).
     let memory: UnsafeMutableRawPointer
     let memoryLength: Int
@@ -22,6 +26,9 @@ final class PortIO {
 
     static let tapFrames = 32
     static let tapFrameSize = 2048 + 64
+    /// Transmit ring slots: 2 KiB holds a full-size frame with a pushed tag after the slot's 32-byte header.
+    static let txSlotSize: UInt32 = 2048
+    static let txSlots: UInt32 = 512
 
     /// Opens a ring port on interface `name` in the calling thread's network namespace and brings it up.
     /// Blocks of 256 KiB: a block must hold a whole GSO segment (up to 64 KiB plus headers) as well as many small
@@ -35,14 +42,23 @@ final class PortIO {
         let raw = try shimCall("open packet ring on", name) {
             kiln_packet_open(index, UInt32(blockSize), UInt32(blockCount), 2048, 2, &map)
         }
-        guard let map, let batch = kiln_txbatch_new(1) else {
-            _ = Glibc.close(raw)
+        let socket = FileDescriptor(adopting: raw)
+        guard let map else { throw Errno(ENOMEM, operation: "map packet ring of", subject: name) }
+        var error: Int32 = 0
+        guard let ring = kiln_txring_open(index, Self.txSlotSize, Self.txSlots, &error) else {
+            _ = kiln_packet_unmap(map, blockSize * blockCount)
+            throw Errno(-error, operation: "open transmit ring on", subject: name)
+        }
+        guard let batch = kiln_txbatch_new(1) else {
+            _ = kiln_packet_unmap(map, blockSize * blockCount)
+            kiln_txring_free(ring)
             throw Errno(ENOMEM, operation: "allocate port buffers for", subject: name)
         }
         self.name = name
         kind = .ring
-        fd = FileDescriptor(adopting: raw)
+        fd = socket
         tx = batch
+        txRing = ring
         memory = map
         memoryLength = blockSize * blockCount
         self.blockSize = blockSize
@@ -64,6 +80,7 @@ final class PortIO {
         kind = .tap
         fd = device
         tx = batch
+        txRing = nil
         memoryLength = Self.tapFrames * Self.tapFrameSize
         memory = UnsafeMutableRawPointer.allocate(byteCount: memoryLength, alignment: 64)
         blockSize = 0
@@ -73,6 +90,7 @@ final class PortIO {
 
     deinit {
         kiln_txbatch_free(tx)
+        kiln_txring_free(txRing)
         switch kind {
         case .ring: _ = kiln_packet_unmap(memory, memoryLength)
         case .tap: memory.deallocate()
@@ -83,25 +101,54 @@ final class PortIO {
     @inline(__always)
     func block(_ index: Int) -> UnsafeMutableRawPointer { memory + index * blockSize }
 
-    /// Queues a frame for sending on this port, sending the batch first when it is full.
+    /// Queues a frame for sending on this port, sending first when the ring or batch is full.
     /// `vnet` is the frame's virtio-net header when it came from a ring port (GSO and checksum metadata).
+    /// Frames leave in the order they were queued: switching between the ring and the batch sends the other first.
     /// Returns how many frames were lost.
     @inline(__always)
     func enqueue(_ frame: UnsafeRawPointer, length: Int, action: TagAction, tci: UInt16, vnet: UnsafeRawPointer?) -> Int {
+        var lost = 0
+        if let txRing {
+            if Self.withoutOffload(vnet) {
+                if kiln_txbatch_count(tx) > 0 { lost += sendBatch() }
+                var added = kiln_txring_add(txRing, frame, UInt32(length), action.rawValue, tci)
+                if added == -ENOBUFS {
+                    lost += Int(kiln_txring_send(txRing))
+                    if kiln_txring_wait(txRing) == 0 { added = kiln_txring_add(txRing, frame, UInt32(length), action.rawValue, tci) }
+                }
+                if added >= 0 { return lost }
+                if added != -EMSGSIZE { return lost + 1 }
+            }
+            if kiln_txring_queued(txRing) > 0 { lost += Int(kiln_txring_send(txRing)) }
+        }
         let added = kiln_txbatch_add(tx, frame, UInt32(length), action.rawValue, tci, vnet)
-        if added >= 0 { return 0 }
-        guard added == -ENOBUFS else { return 1 }
-        let failed = flush()
-        return failed + (kiln_txbatch_add(tx, frame, UInt32(length), action.rawValue, tci, vnet) >= 0 ? 0 : 1)
+        if added >= 0 { return lost }
+        guard added == -ENOBUFS else { return lost + 1 }
+        lost += sendBatch()
+        return lost + (kiln_txbatch_add(tx, frame, UInt32(length), action.rawValue, tci, vnet) >= 0 ? 0 : 1)
     }
 
     /// Sends what is queued; returns how many frames the device refused.
     @inline(__always)
     func flush() -> Int {
+        (txRing.map { Int(kiln_txring_send($0)) } ?? 0) + sendBatch()
+    }
+
+    @inline(__always)
+    private func sendBatch() -> Int {
         let queued = Int(kiln_txbatch_count(tx))
         guard queued > 0 else { return 0 }
         let sent = Int(kiln_txbatch_send(fd.rawValue, tx, kind == .tap ? 1 : 0))
         return sent < 0 ? queued : queued - sent
+    }
+
+    /// Whether a frame carries no offload metadata for the egress to act on (no GSO, no partial checksum), so it can
+    /// go through the transmit ring, whose slots carry a virtio-net header without offloads.
+    @inline(__always)
+    static func withoutOffload(_ vnet: UnsafeRawPointer?) -> Bool {
+        guard let vnet else { return true }
+        let flags = vnet.load(as: UInt8.self), gsoType = vnet.load(fromByteOffset: 1, as: UInt8.self)
+        return flags & 1 /* NEEDS_CSUM */ == 0 && gsoType == 0
     }
 
     /// Sets IFF_UP (and for rings no more: promiscuity is a packet-socket membership that ends with the socket).

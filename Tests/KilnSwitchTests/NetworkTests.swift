@@ -105,6 +105,44 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
         return path
     }()
 
+    /// A port's transmit ring (512 slots of 2 KiB) with more frames queued than it has slots and, among them, frames
+    /// larger than a slot, which take the port's sendmmsg batch instead: every frame arrives, once, in the order
+    /// queued, at the length queued. Runs a port on its own (no switch loop), so nothing sends in between.
+    @Test func transmitRingAndBatchKeepTheOrderFramesWereQueuedIn() throws {
+        let lab = try Lab(hosts: [access("h1", 10, nil), access("h2", 10, nil)], start: false)
+        defer { lab.close() }
+        for command in ["ip -n \(lab.namespace("sw")) link set h2 mtu 9000", "ip -n \(lab.namespace("h2")) link set eth0 mtu 9000"] {
+            try #require(try sh(["bash", "-c", command]).status == 0)
+        }
+        let port = try NetworkNamespace.run(path: "/run/netns/\(lab.switchNamespace)") { try PortIO(ring: "h2") }
+        let count = 1500
+        let size = { (i: Int) in i % 5 == 4 ? 3000 : 60 }
+        let onH2 = try lab.capture("h2", filter: "ether proto 0x88b5", fields: ["frame.len", "data.data"], seconds: 6,
+                                   packets: count)
+        // The batch sends frames from where they lie (as from a switch's RX ring), so each keeps its own bytes.
+        var frames = [UInt8](repeating: 0, count: count * 3000)
+        var lost = 0
+        frames.withUnsafeMutableBytes { buffer in
+            for i in 0..<count {
+                let frame = buffer.baseAddress! + i * 3000
+                for (offset, byte) in [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x88, 0xb5].enumerated() { frame.storeBytes(of: UInt8(byte), toByteOffset: offset, as: UInt8.self) }
+                frame.storeBytes(of: UInt32(i).bigEndian, toByteOffset: 14, as: UInt32.self)
+                lost += port.enqueue(frame, length: size(i), action: .asIs, tci: 0, vnet: nil)
+            }
+            lost += port.flush()
+        }
+        #expect(lost == 0)
+        let lines = onH2.lines()
+        try #require(lines.count == count, "h2 saw \(lines.count) frames: \(lines.prefix(5)) ... \(onH2.errors)")
+        let got = lines.map { line -> (Int, Int) in
+            let fields = line.split(separator: "|")
+            return (Int(fields[0]) ?? -1, fields.count > 1 ? Int(fields[1].prefix(8), radix: 16) ?? -1 : -1)
+        }
+        let firstWrong = got.indices.first { got[$0].1 != $0 }
+        #expect(firstWrong == nil, "frame \(firstWrong ?? 0) arrived as \(firstWrong.map { got[$0].1 } ?? 0): \(got.dropFirst(max(0, (firstWrong ?? 0) - 3)).prefix(8))")
+        #expect(got.allSatisfy { $0.0 == size($0.1) }, "lengths: \(got.filter { $0.0 != size($0.1) }.prefix(10))")
+    }
+
     @Test func trunkFramesCarryTheirVLANsTag() throws {
         let lab = try Lab(hosts: [access("h1", 10, "10.0.0.1/24"), access("h3", 20, "10.0.0.3/24"),
                                   trunk("trunk", [10, 20])])

@@ -116,6 +116,27 @@ int kiln_txbatch_add(kiln_txbatch *batch, const void *frame, uint32_t length, in
 /// Returns frames sent (fewer when the device refused some) or -errno if none went.
 int kiln_txbatch_send(int fd, kiln_txbatch *batch, int use_writev);
 
+/// A port's transmit ring: a second packet socket on the interface (bound with protocol 0, so it receives
+/// nothing) with a TPACKET_V2 PACKET_TX_RING of `frame_count` slots of `frame_size` bytes. Frames are copied into
+/// the ring (tag changes made while copying) and one send(2) hands every queued slot to the kernel, which builds
+/// each skb straight from its slot: no msghdr or iovec is imported per frame. Carries frames without offload
+/// metadata only; GSO segments, partial checksums and frames larger than a slot take a kiln_txbatch.
+typedef struct kiln_txring kiln_txring;
+/// Returns NULL with *error set (a negative errno).
+kiln_txring *kiln_txring_open(int ifindex, unsigned frame_size, unsigned frame_count, int *error);
+void kiln_txring_free(kiln_txring *ring);
+/// Frames queued and not yet handed over by kiln_txring_send.
+int kiln_txring_queued(const kiln_txring *ring);
+/// Copies a frame into the next slot (`action` as for kiln_txbatch_add). Returns the queued count, -ENOBUFS when
+/// the next slot is still the kernel's (send first), -EMSGSIZE when the frame does not fit a slot.
+int kiln_txring_add(kiln_txring *ring, const void *frame, uint32_t length, int action, uint16_t tci);
+/// Hands the queued slots to the kernel. When the socket's send buffer is full it waits up to 4 × 2 ms for room;
+/// slots still not taken after that are given back and counted. Returns how many frames were lost.
+int kiln_txring_send(kiln_txring *ring);
+/// After a send: waits up to 4 × 2 ms for the next slot to come back from the kernel (its skb still in flight,
+/// e.g. a NIC's transmit completion). Returns 0 when it is free, -EAGAIN when not.
+int kiln_txring_wait(kiln_txring *ring);
+
 /// UDP datagrams in and out in batches (recvmmsg/sendmmsg) for the VPN's data path: KILN_UDP_BATCH slots of
 /// `slot_size` bytes, each with a peer address (a sockaddr_in6, for a dual-stack socket). Allocated once per
 /// thread; nothing is allocated or copied per datagram.
