@@ -3,9 +3,10 @@ import Glibc
 import KilnSystem
 
 /// The kernel side of one port: an AF_PACKET socket with a TPACKET_V3 RX ring on a NIC, or a TAP device
-/// (the internal port), plus where frames for this port are queued: on a NIC, a PACKET_TX_RING for frames without
-/// offload metadata (nearly all of them) and a sendmmsg batch on the RX socket, which carries virtio-net headers,
-/// for GSO segments, partial checksums and frames larger than a ring slot; on a TAP, the batch alone.
+/// (the internal port), plus where frames for this port are queued: on a NIC, a transmit ring (AF_XDP in copy mode,
+/// or a PACKET_TX_RING where AF_XDP is not available) for frames without offload metadata (nearly all of them) and a
+/// sendmmsg batch on the RX socket, which carries virtio-net headers, for GSO segments, partial checksums and frames
+/// larger than a ring slot; on a TAP, the batch alone.
 ///
 /// All memory is set up here once; the per-frame path touches only the rings, the TAP buffers and the batch.
 final class PortIO {
@@ -17,6 +18,16 @@ final class PortIO {
     let tx: OpaquePointer
     /// The transmit ring (ring ports).
     let txRing: OpaquePointer?
+
+    /// The kinds of transmit ring, in the order a ring port tries them.
+    enum TransmitRing: Int32, CaseIterable, CustomStringConvertible {
+        case xdp = 1     // KILN_TX_XDP
+        case packet = 2  // KILN_TX_PACKET
+        var description: String { self == .xdp ? "AF_XDP" : "PACKET_TX_RING" }
+    }
+
+    /// Which transmit ring the port got (nil: a TAP port).
+    var transmitRing: TransmitRing? { txRing.flatMap { TransmitRing(rawValue: kiln_txring_kind($0)) } }
     /// The RX ring (ring ports) or the TAP read buffers (`tapFrames` × `tapFrameSize`).
     let memory: UnsafeMutableRawPointer
     let memoryLength: Int
@@ -26,14 +37,17 @@ final class PortIO {
 
     static let tapFrames = 32
     static let tapFrameSize = 2048 + 64
-    /// Transmit ring slots: 2 KiB holds a full-size frame with a pushed tag after the slot's 32-byte header.
+    /// Transmit ring slots: 2 KiB holds a full-size frame with a pushed tag (after a packet ring slot's 42 bytes of
+    /// headers).
     static let txSlotSize: UInt32 = 2048
     static let txSlots: UInt32 = 512
 
     /// Opens a ring port on interface `name` in the calling thread's network namespace and brings it up.
     /// Blocks of 256 KiB: a block must hold a whole GSO segment (up to 64 KiB plus headers) as well as many small
     /// frames.
-    init(ring name: String, blockSize: Int = 1 << 18, blockCount: Int = 64) throws(Errno) {
+    /// `transmit`: the transmit rings to try, in order (AF_XDP first, then the packet ring, by default).
+    init(ring name: String, blockSize: Int = 1 << 18, blockCount: Int = 64,
+         transmit: [TransmitRing] = TransmitRing.allCases) throws(Errno) {
         let index = try shimCall("find interface", name) { kiln_if_index(name) }
         // Up first: binding a packet socket to a down interface leaves ENETDOWN pending on the socket, and the
         // first send would return it (and lose its frames).
@@ -45,7 +59,8 @@ final class PortIO {
         let socket = FileDescriptor(adopting: raw)
         guard let map else { throw Errno(ENOMEM, operation: "map packet ring of", subject: name) }
         var error: Int32 = 0
-        guard let ring = kiln_txring_open(index, Self.txSlotSize, Self.txSlots, &error) else {
+        let kinds = transmit.reduce(Int32(0)) { $0 | $1.rawValue }
+        guard let ring = kiln_txring_open(index, Self.txSlotSize, Self.txSlots, kinds, &error) else {
             _ = kiln_packet_unmap(map, blockSize * blockCount)
             throw Errno(-error, operation: "open transmit ring on", subject: name)
         }

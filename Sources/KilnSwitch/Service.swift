@@ -35,7 +35,8 @@ extension Switch {
             try Signals.block(signals)
             let descriptor = try SignalDescriptor(signals, nonBlocking: true)
             let sw = try Switch(spec: spec)
-            report("kiln switch: forwarding between \(sw.portNames.joined(separator: ", "))")
+            let ports = zip(sw.portNames, sw.transmitPaths).map { "\($0) (\($1))" }
+            report("kiln switch: forwarding between \(ports.joined(separator: ", "))")
             ready()
             try sw.run(extraFD: descriptor.fd.rawValue)
             for (name, (c, drops)) in zip(sw.portNames, zip(sw.counters, sw.ringDrops())) {

@@ -54,6 +54,10 @@ public final class Switch {
     /// The port names in port-number order.
     public var portNames: [String] { ports.map(\.name) }
 
+    /// How each port transmits, in port-number order: "AF_XDP", "PACKET_TX_RING" (each with the sendmmsg batch for
+    /// offloaded and oversized frames) or "TAP".
+    public var transmitPaths: [String] { ports.map { $0.transmitRing?.description ?? "TAP" } }
+
     /// Runs `body` on the forwarding core under the loop's lock (counters, MAC table).
     public func withCore<T>(_ body: (inout SwitchCore) throws -> T) rethrows -> T {
         pthread_mutex_lock(lock)

@@ -105,16 +105,19 @@ private func trunk(_ name: String, _ vlans: [UInt16]) -> Lab.Host {
         return path
     }()
 
-    /// A port's transmit ring (512 slots of 2 KiB) with more frames queued than it has slots and, among them, frames
-    /// larger than a slot, which take the port's sendmmsg batch instead: every frame arrives, once, in the order
-    /// queued, at the length queued. Runs a port on its own (no switch loop), so nothing sends in between.
-    @Test func transmitRingAndBatchKeepTheOrderFramesWereQueuedIn() throws {
+    /// A port's transmit ring (512 slots of 2 KiB; AF_XDP and the packet ring each) with more frames queued than it
+    /// has slots and, among them, frames larger than a slot, which take the port's sendmmsg batch instead: every frame
+    /// arrives, once, in the order queued, at the length queued. Runs a port on its own (no switch loop), so nothing
+    /// sends in between.
+    @Test(arguments: PortIO.TransmitRing.allCases)
+    func transmitRingAndBatchKeepTheOrderFramesWereQueuedIn(_ kind: PortIO.TransmitRing) throws {
         let lab = try Lab(hosts: [access("h1", 10, nil), access("h2", 10, nil)], start: false)
         defer { lab.close() }
         for command in ["ip -n \(lab.namespace("sw")) link set h2 mtu 9000", "ip -n \(lab.namespace("h2")) link set eth0 mtu 9000"] {
             try #require(try sh(["bash", "-c", command]).status == 0)
         }
-        let port = try NetworkNamespace.run(path: "/run/netns/\(lab.switchNamespace)") { try PortIO(ring: "h2") }
+        let port = try NetworkNamespace.run(path: "/run/netns/\(lab.switchNamespace)") { try PortIO(ring: "h2", transmit: [kind]) }
+        try #require(port.transmitRing == kind)
         let count = 1500
         let size = { (i: Int) in i % 5 == 4 ? 3000 : 60 }
         let onH2 = try lab.capture("h2", filter: "ether proto 0x88b5", fields: ["frame.len", "data.data"], seconds: 6,

@@ -116,22 +116,28 @@ int kiln_txbatch_add(kiln_txbatch *batch, const void *frame, uint32_t length, in
 /// Returns frames sent (fewer when the device refused some) or -errno if none went.
 int kiln_txbatch_send(int fd, kiln_txbatch *batch, int use_writev);
 
-/// A port's transmit ring: a second packet socket on the interface (bound with protocol 0, so it receives
-/// nothing) with a TPACKET_V2 PACKET_TX_RING of `frame_count` slots of `frame_size` bytes. Frames are copied into
-/// the ring (tag changes made while copying) and one send(2) hands every queued slot to the kernel, which builds
-/// each skb straight from its slot: no msghdr or iovec is imported per frame. Carries frames without offload
-/// metadata only; GSO segments, partial checksums and frames larger than a slot take a kiln_txbatch.
+/// A port's transmit ring, on a second socket of the interface that receives nothing. Frames are copied into its
+/// fixed slots (tag changes made while copying) and one send(2) hands every queued slot to the kernel: no msghdr or
+/// iovec is imported per frame. Two kinds: AF_XDP in copy mode (KILN_TX_XDP: the kernel builds a linear skb from each
+/// slot and gives it straight to the driver) and, where AF_XDP is missing or refused, a TPACKET_V2 PACKET_TX_RING
+/// (KILN_TX_PACKET). Carries frames without offload metadata only; GSO segments, partial checksums and frames larger
+/// than a slot take a kiln_txbatch.
+#define KILN_TX_XDP 1
+#define KILN_TX_PACKET 2
 typedef struct kiln_txring kiln_txring;
-/// Returns NULL with *error set (a negative errno).
-kiln_txring *kiln_txring_open(int ifindex, unsigned frame_size, unsigned frame_count, int *error);
+/// `kinds`: the kinds to try, in the order above. Returns NULL with *error set (a negative errno) when none opened.
+kiln_txring *kiln_txring_open(int ifindex, unsigned frame_size, unsigned frame_count, int kinds, int *error);
 void kiln_txring_free(kiln_txring *ring);
+/// KILN_TX_XDP or KILN_TX_PACKET.
+int kiln_txring_kind(const kiln_txring *ring);
 /// Frames queued and not yet handed over by kiln_txring_send.
 int kiln_txring_queued(const kiln_txring *ring);
 /// Copies a frame into the next slot (`action` as for kiln_txbatch_add). Returns the queued count, -ENOBUFS when
 /// the next slot is still the kernel's (send first), -EMSGSIZE when the frame does not fit a slot.
 int kiln_txring_add(kiln_txring *ring, const void *frame, uint32_t length, int action, uint16_t tci);
-/// Hands the queued slots to the kernel. When the socket's send buffer is full it waits up to 4 × 2 ms for room;
-/// slots still not taken after that are given back and counted. Returns how many frames were lost.
+/// Hands the queued frames to the kernel. When the socket's send buffer or the device is full it waits up to
+/// 4 × 2 ms for room. Returns how many frames were lost: on a packet ring, slots still not taken are given back; on
+/// AF_XDP, frames the driver dropped (what is still on its ring goes with the next send).
 int kiln_txring_send(kiln_txring *ring);
 /// After a send: waits up to 4 × 2 ms for the next slot to come back from the kernel (its skb still in flight,
 /// e.g. a NIC's transmit completion). Returns 0 when it is free, -EAGAIN when not.
