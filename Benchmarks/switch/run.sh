@@ -237,6 +237,7 @@ if k:
 g = rows.get("generator-alone")
 if g and k:
     share = median("kiln", 0) / max(g[0][0], 1)
-    full = "at" if share >= 0.95 else "below"
-    print(f"generator alone {g[0][0]/1e6:.3f} Mpps; offered to kiln (median) {100*share:.0f}% of that: {full} the generator's full rate")
+    print(f"generator alone {g[0][0]/1e6:.3f} Mpps; offered to kiln (median, trafgen unthrottled) {100*share:.0f}% of that"
+          + ("" if share >= 0.95 else ": with a switch attached the sender also pays for the receive into it, which veth"
+             " runs in the sender's context (compare the load averages: a busy machine lowers both)"))
 PY

@@ -69,8 +69,14 @@ struct Test: ParsableCommand {
 }
 
 /// SIGINT/SIGTERM during a test run: tear the topology down, then exit 130.
+///
+/// The teardown also ends the run on the main thread (its VMs die), which would otherwise report them failed and
+/// exit 1 before the handler's exit 130: `cancel()` waits for a teardown a signal started and exits 130 itself.
 final class Interrupts: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var received = false
+    private let tornDown = DispatchSemaphore(value: 0)
 
     static func install(_ cleanup: @escaping @Sendable () -> Void) -> Interrupts {
         let me = Interrupts()
@@ -81,9 +87,11 @@ final class Interrupts: @unchecked Sendable {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
+                guard me.firstSignal() else { return }  // a second signal while the first one's teardown runs
                 let note = "\ninterrupted: tearing down the topology\n"
                 _ = note.withCString { write(STDERR_FILENO, $0, strlen($0)) }
                 cleanup()
+                me.tornDown.signal()
                 exit(130)
             }
             source.resume()
@@ -92,7 +100,20 @@ final class Interrupts: @unchecked Sendable {
         return me
     }
 
+    private func firstSignal() -> Bool {
+        lock.withLock {
+            defer { received = true }
+            return !received
+        }
+    }
+
+    /// Ends the handling once the run has returned. If a signal came, the run's result does not count: waits for
+    /// the teardown that signal started, then exits 130.
     func cancel() {
+        if lock.withLock({ received }) {
+            tornDown.wait()
+            exit(130)
+        }
         for s in sources { s.cancel() }
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
