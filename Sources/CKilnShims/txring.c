@@ -257,24 +257,30 @@ static int xdp_add(kiln_txring *r, const uint8_t *p, uint32_t length, uint32_t o
 }
 
 static int xdp_send(kiln_txring *r) {
-    __atomic_store_n(r->tx_producer, r->producer, __ATOMIC_RELEASE);
-    r->outstanding += r->queued;
-    r->queued = 0;
-    int lost = 0;
-    uint32_t before = __atomic_load_n(r->tx_consumer, __ATOMIC_ACQUIRE);
-    for (int waits = 0; before != r->producer;) {
+    if (r->queued) {
+        __atomic_store_n(r->tx_producer, r->producer, __ATOMIC_RELEASE);
+        r->outstanding += r->queued;
+        r->queued = 0;
+    }
+    // The kernel takes up to 32 descriptors per call and says EAGAIN when more are left, and it publishes its
+    // consumer index only once it has run out of descriptors; so each call's return says whether to call again,
+    // not the ring. EAGAIN also means a full send buffer or device queue: past the calls the ring needs, wait.
+    uint32_t left = r->producer - __atomic_load_n(r->tx_consumer, __ATOMIC_ACQUIRE);
+    int lost = 0, calls = (int)(left / 32) + 2, waits = 0;
+    for (;;) {
         ssize_t sent = send(r->fd, NULL, 0, MSG_DONTWAIT);
         int err = sent < 0 ? errno : 0;
-        // EBUSY: the driver dropped the frame just taken (a down link, a full queue); the rest still go.
-        if (err == EBUSY) lost++;
-        uint32_t after = __atomic_load_n(r->tx_consumer, __ATOMIC_ACQUIRE);
-        if (after != before) { before = after; waits = 0; continue; }  // progress: EAGAIN also ends each budget
+        if (err == 0) break;  // nothing left that the kernel could take
         if (err == EINTR) continue;
-        // No progress: the send buffer or the device queue is full. Wait briefly, as for the other transmit paths;
-        // what is still on the ring goes with the next send (a published descriptor cannot be taken back).
-        if ((err == 0 || err == EAGAIN || err == ENOBUFS) && waits++ < 4) { wait_writable(r->fd); continue; }
-        break;
+        // EBUSY: the driver dropped the frame just taken (a down link, a full queue); the rest still go.
+        if (err == EBUSY) { lost++; continue; }
+        if (err != EAGAIN && err != ENOBUFS) break;
+        if (calls-- > 0) continue;
+        if (waits++ == 4) break;
+        wait_writable(r->fd);
     }
+    // What is still on the ring (a published descriptor cannot be taken back) goes with the next send;
+    // kiln_txring_pending tells the loop to make one.
     xdp_reap(r);
     return lost;
 }
@@ -317,8 +323,12 @@ int kiln_txring_add(kiln_txring *r, const void *frame, uint32_t length, int acti
 }
 
 int kiln_txring_send(kiln_txring *r) {
-    if (r->queued == 0) return 0;
-    return r->kind == KILN_TX_XDP ? xdp_send(r) : packet_send(r);
+    if (r->kind == KILN_TX_XDP) return r->queued || kiln_txring_pending(r) ? xdp_send(r) : 0;
+    return r->queued ? packet_send(r) : 0;
+}
+
+int kiln_txring_pending(const kiln_txring *r) {
+    return r->kind == KILN_TX_XDP && __atomic_load_n(r->tx_consumer, __ATOMIC_ACQUIRE) != r->producer;
 }
 
 int kiln_txring_wait(kiln_txring *r) {

@@ -28,6 +28,9 @@ final class PortIO {
 
     /// Which transmit ring the port got (nil: a TAP port).
     var transmitRing: TransmitRing? { txRing.flatMap { TransmitRing(rawValue: kiln_txring_kind($0)) } }
+
+    /// Whether frames handed to the transmit ring wait there for the kernel (under backpressure): `flush()` sends them.
+    var hasPendingTransmit: Bool { txRing.map { kiln_txring_pending($0) != 0 } ?? false }
     /// The RX ring (ring ports) or the TAP read buffers (`tapFrames` × `tapFrameSize`).
     let memory: UnsafeMutableRawPointer
     let memoryLength: Int

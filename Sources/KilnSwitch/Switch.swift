@@ -115,8 +115,11 @@ public final class Switch {
         if extraFD >= 0 { fds.append(pollfd(fd: extraFD, events: Int16(POLLIN), revents: 0)) }
         var lastHousekeeping = MonotonicClock.nanoseconds()
         var lastExport = lastHousekeeping
+        var pending = false
         while true {
-            let ready = fds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), 100) }
+            // Frames left on a transmit ring under backpressure are retried after 1 ms even when nothing arrives.
+            let timeout: Int32 = pending ? 1 : 100
+            let ready = fds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), timeout) }
             if ready < 0 && errno != EINTR { throw Errno(errno, operation: "poll switch ports") }
             if fds[ports.count].revents != 0 || (extraFD >= 0 && fds[ports.count + 1].revents != 0) { break }
             var busy = true
@@ -125,6 +128,12 @@ public final class Switch {
                 for (index, port) in ports.enumerated() {
                     busy = (port.kind == .ring ? drainRing(index, port) : drainTap(index, port)) || busy
                 }
+            }
+            pending = false
+            for (index, port) in ports.enumerated() where port.hasPendingTransmit {
+                let failed = port.flush()
+                withCore { if failed > 0 { $0.countTxError(port: index, frames: failed) } }
+                pending = pending || port.hasPendingTransmit
             }
             let now = MonotonicClock.nanoseconds()
             if now &- lastHousekeeping >= 1_000_000_000 {

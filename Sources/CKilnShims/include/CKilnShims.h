@@ -139,6 +139,9 @@ int kiln_txring_add(kiln_txring *ring, const void *frame, uint32_t length, int a
 /// 4 × 2 ms for room. Returns how many frames were lost: on a packet ring, slots still not taken are given back; on
 /// AF_XDP, frames the driver dropped (what is still on its ring goes with the next send).
 int kiln_txring_send(kiln_txring *ring);
+/// Whether frames handed over are still on the ring, not yet taken by the kernel (AF_XDP under backpressure):
+/// the next kiln_txring_send, even with nothing queued, sends them.
+int kiln_txring_pending(const kiln_txring *ring);
 /// After a send: waits up to 4 × 2 ms for the next slot to come back from the kernel (its skb still in flight,
 /// e.g. a NIC's transmit completion). Returns 0 when it is free, -EAGAIN when not.
 int kiln_txring_wait(kiln_txring *ring);
