@@ -204,25 +204,6 @@ int kiln_txbatch_count(const kiln_txbatch *batch) { return batch->count; }
 static inline uint16_t le16_at(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static inline void set_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 
-/// Fills `v` with the frame's bytes after `action`; returns the number of iovecs (1 to 3).
-static int frame_iovecs(struct iovec *v, uint8_t *tag, const uint8_t *p, uint32_t length, int action, uint16_t tci) {
-    if (action == 0 || length < 12 || ((action == 1 || action == 3) && length < 16)) {
-        v[0].iov_base = (void *)p; v[0].iov_len = length;
-        return 1;
-    }
-    if (action == 1) {
-        v[0].iov_base = (void *)p; v[0].iov_len = 12;
-        v[1].iov_base = (void *)(p + 16); v[1].iov_len = length - 16;
-        return 2;
-    }
-    tag[0] = 0x81; tag[1] = 0x00; tag[2] = (uint8_t)(tci >> 8); tag[3] = (uint8_t)tci;
-    uint32_t rest = action == 2 ? 12 : 16;
-    v[0].iov_base = (void *)p; v[0].iov_len = 12;
-    v[1].iov_base = tag; v[1].iov_len = 4;
-    v[2].iov_base = (void *)(p + rest); v[2].iov_len = length - rest;
-    return 3;
-}
-
 int kiln_txbatch_add(kiln_txbatch *b, const void *frame, uint32_t length, int action, uint16_t tci, const void *vnet) {
     if (b->count >= KILN_TX_BATCH) return -ENOBUFS;
     const uint8_t *in = vnet;
@@ -248,9 +229,9 @@ int kiln_txbatch_add(kiln_txbatch *b, const void *frame, uint32_t length, int ac
             if (le16_at(h + 2)) set_le16(h + 2, (uint16_t)(le16_at(h + 2) + shift));
         }
         v[0].iov_base = h; v[0].iov_len = KILN_VNET_HDR_LEN;
-        n = 1 + frame_iovecs(v + 1, b->tags[i], p, length, action, tci);
+        n = 1 + kiln_frame_iovecs(v + 1, b->tags[i], p, length, action, tci);
     } else {
-        n = frame_iovecs(v, b->tags[i], p, length, action, tci);
+        n = kiln_frame_iovecs(v, b->tags[i], p, length, action, tci);
     }
     memset(&b->msgs[i], 0, sizeof b->msgs[i]);
     b->msgs[i].msg_hdr.msg_iov = b->iov[i];

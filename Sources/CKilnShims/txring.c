@@ -9,6 +9,7 @@
 //   TP_STATUS_AVAILABLE when its skb is freed. Slots are filled strictly in order, so `head` here always equals the
 //   kernel's head plus the slots queued since the last send.
 #include "CKilnShims.h"
+#include "sendbatch.h"
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/if_xdp.h>
@@ -52,17 +53,24 @@ static inline void wait_writable(int fd) {
     (void)poll(&pfd, 1, 2);
 }
 
-// Copies `frame` to `d` with the tag edit `action` (as kiln_txbatch_add); `out` is the resulting length.
-static inline void copy_frame(uint8_t *d, const uint8_t *p, uint32_t length, int action, uint16_t tci) {
-    switch (action) {
-    case 0: memcpy(d, p, length); break;
-    case 1: memcpy(d, p, 12); memcpy(d + 12, p + 16, length - 16); break;
-    default: {
-        uint32_t rest = action == 2 ? 12 : 16;
-        memcpy(d, p, 12);
-        d[12] = 0x81; d[13] = 0x00; d[14] = (uint8_t)(tci >> 8); d[15] = (uint8_t)tci;
-        memcpy(d + 16, p + rest, length - rest);
-    }
+// A frame after its tag edit, as iovecs (kiln_frame_iovecs), to be copied into a slot.
+struct edited_frame {
+    struct iovec v[3];
+    uint8_t tag[4];
+    int count;
+    uint32_t length;
+};
+
+static inline void edit_frame(struct edited_frame *f, const uint8_t *p, uint32_t length, int action, uint16_t tci) {
+    f->count = kiln_frame_iovecs(f->v, f->tag, p, length, action, tci);
+    f->length = 0;
+    for (int i = 0; i < f->count; i++) f->length += (uint32_t)f->v[i].iov_len;
+}
+
+static inline void copy_frame(uint8_t *d, const struct edited_frame *f) {
+    for (int i = 0; i < f->count; i++) {
+        memcpy(d, f->v[i].iov_base, f->v[i].iov_len);
+        d += f->v[i].iov_len;
     }
 }
 
@@ -119,7 +127,8 @@ fail:;
     return e;
 }
 
-static int packet_add(kiln_txring *r, const uint8_t *p, uint32_t length, uint32_t out, int action, uint16_t tci) {
+static int packet_add(kiln_txring *r, const struct edited_frame *f) {
+    uint32_t out = f->length;
     if (out + KILN_VNET_HDR_LEN > r->frame_size - DATA_OFFSET) return -EMSGSIZE;
     struct tpacket2_hdr *h = slot(r, r->head);
     if (status_of(h) != TP_STATUS_AVAILABLE) return -ENOBUFS;
@@ -127,7 +136,7 @@ static int packet_add(kiln_txring *r, const uint8_t *p, uint32_t length, uint32_
     // No flags, no GSO; hdr_len (little-endian, bytes 2-3) = the whole frame.
     memset(v, 0, KILN_VNET_HDR_LEN);
     v[2] = (uint8_t)out; v[3] = (uint8_t)(out >> 8);
-    copy_frame(v + KILN_VNET_HDR_LEN, p, length, action, tci);
+    copy_frame(v + KILN_VNET_HDR_LEN, f);
     h->tp_len = KILN_VNET_HDR_LEN + out;
     __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
     r->head = (r->head + 1) % r->frame_count;
@@ -243,15 +252,15 @@ static inline void xdp_reap(kiln_txring *r) {
     }
 }
 
-static int xdp_add(kiln_txring *r, const uint8_t *p, uint32_t length, uint32_t out, int action, uint16_t tci) {
-    if (out > r->frame_size) return -EMSGSIZE;
+static int xdp_add(kiln_txring *r, const struct edited_frame *f) {
+    if (f->length > r->frame_size) return -EMSGSIZE;
     if (r->outstanding + r->queued >= r->frame_count) {
         xdp_reap(r);
         if (r->outstanding + r->queued >= r->frame_count) return -ENOBUFS;
     }
     uint32_t index = r->producer & (r->frame_count - 1);
-    copy_frame(r->umem + (size_t)index * r->frame_size, p, length, action, tci);
-    r->tx_descs[index] = (struct xdp_desc){.addr = (uint64_t)index * r->frame_size, .len = out};
+    copy_frame(r->umem + (size_t)index * r->frame_size, f);
+    r->tx_descs[index] = (struct xdp_desc){.addr = (uint64_t)index * r->frame_size, .len = f->length};
     r->producer++;
     return (int)++r->queued;
 }
@@ -315,11 +324,11 @@ int kiln_txring_kind(const kiln_txring *r) { return r->kind; }
 int kiln_txring_queued(const kiln_txring *r) { return (int)r->queued; }
 
 int kiln_txring_add(kiln_txring *r, const void *frame, uint32_t length, int action, uint16_t tci) {
-    // The same tag edits as kiln_txbatch_add, made while copying; a frame too short for its edit goes as is.
-    if (length < 12 || ((action == 1 || action == 3) && length < 16)) action = 0;
-    uint32_t out = length + (action == 2 ? 4 : 0) - (action == 1 ? 4 : 0);
-    if (out < ETH_HLEN) return -EINVAL;
-    return r->kind == KILN_TX_XDP ? xdp_add(r, frame, length, out, action, tci) : packet_add(r, frame, length, out, action, tci);
+    // The same tag edits as kiln_txbatch_add, made while copying.
+    struct edited_frame f;
+    edit_frame(&f, frame, length, action, tci);
+    if (f.length < ETH_HLEN) return -EINVAL;
+    return r->kind == KILN_TX_XDP ? xdp_add(r, &f) : packet_add(r, &f);
 }
 
 int kiln_txring_send(kiln_txring *r) {

@@ -132,7 +132,7 @@ public final class Switch {
             pending = false
             for (index, port) in ports.enumerated() where port.hasPendingTransmit {
                 let failed = port.flush()
-                withCore { if failed > 0 { $0.countTxError(port: index, frames: failed) } }
+                if failed > 0 { withCore { $0.countTxError(port: index, frames: failed) } }
                 pending = pending || port.hasPendingTransmit
             }
             let now = MonotonicClock.nanoseconds()
