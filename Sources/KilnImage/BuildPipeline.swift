@@ -57,12 +57,7 @@ public struct Builder {
               let kernelTree = trees.first(where: { $0.0.name == kernelPackage.name })?.1
         else { throw BuildError.kernel(package: spec.base.kernel.package, reason: "not in the lock file \(lockPath)") }
         let kernel = try step("kernel") { try KernelTree(root: kernelTree, package: kernelPackage.name) }
-        let (modules, moduleOrder) = try step("modules") {
-            let index = try kernel.index()
-            let modules = try index.closure(of: spec.modules)
-            return (modules, index.loadPrerequisites(for: modules))
-        }
-        let plan = ModulePlan(release: kernel.release, modules: zip(modules, moduleOrder).map { ModulePlan.Module(path: $0.imagePath, prerequisites: $1) })
+        let (modules, plan) = try step("modules") { try kernel.index().plan(common: spec.modules, platforms: spec.platformModules, release: kernel.release) }
 
         // The UEFI stub is an input of the disk image, not of the initramfs.
         let stubTree = trees.first { $0.0.name == UnifiedKernelImage.stubPackage }?.1

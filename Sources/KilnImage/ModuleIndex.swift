@@ -131,6 +131,23 @@ public struct ModuleIndex: Sendable, Equatable {
         return order
     }
 
+    /// The image's modules and kiln-init's plan for them: the closure of `common` and of every platform's set,
+    /// each module only a platform set needs marked with the platforms that need it.
+    public func plan(common: [String], platforms: [Platform: [String]], release: String) throws -> ([Module], ModulePlan) {
+        let everywhere = Set(try closure(of: common).map(\.name))
+        var needs: [String: [Platform]] = [:]
+        for platform in Platform.allCases {
+            for module in try closure(of: platforms[platform] ?? []) where !everywhere.contains(module.name) {
+                needs[module.name, default: []].append(platform)
+            }
+        }
+        let modules = try closure(of: Platform.allCases.flatMap { platforms[$0] ?? [] } + common)
+        let plan = ModulePlan(release: release, modules: zip(modules, loadPrerequisites(for: modules)).map {
+            ModulePlan.Module(path: $0.imagePath, prerequisites: $1, platforms: needs[$0.name] ?? [])
+        })
+        return (modules, plan)
+    }
+
     /// For each module of `modules` (a closure, in its order), the positions of the earlier modules that must be
     /// loaded before it: its declared dependencies, its soft pre-dependencies, and the modules that name it as a
     /// soft post-dependency. Everything else may load at the same time, which kiln-init does on several CPUs.

@@ -27,6 +27,8 @@ public struct ApplianceSpec: Sendable {
     public var programPackages: [String] = []
     /// Kernel modules: the base's set plus the manifest's extras plus what the roles need.
     public var modules: [String]
+    /// Modules only one platform loads (the base's `platformModules`), by platform.
+    public var platformModules: [Platform: [String]] = [:]
     public var router: RouterSpec?
     /// The switch section, checked against the interfaces; its TAP port is also in `tuntap`.
     public var `switch`: SwitchSpec?

@@ -10,7 +10,11 @@ public struct BaseImage: Decodable, Sendable {
     public var kernel: KernelSpec
     /// Packages whose files may be needed in the image (their ELF libraries are picked by closure).
     public var packages: [String]
+    /// Modules every platform loads.
     public var modules: [String]
+    /// Modules only one platform loads (its NIC and disk drivers): the image carries both sets and kiln-init
+    /// loads the set of the hypervisor it finds itself on.
+    public var platformModules: PlatformModules?
     public var formats: [ImageFormat]?
     public var compression: CompressionSpec?
 
@@ -38,6 +42,18 @@ public struct BaseImage: Decodable, Sendable {
     /// functions (tracing the core kernel is unaffected).
     public enum ModuleFtrace: String, Decodable, Sendable {
         case keep, strip
+    }
+
+    /// `kvm:` (virtio machines: QEMU, KVM, libvirt) and `xen:` (Xen domains) module lists.
+    public struct PlatformModules: Decodable, Sendable {
+        public var kvm: [String]?
+        public var xen: [String]?
+        public subscript(platform: Platform) -> [String] {
+            switch platform {
+            case .kvm: kvm ?? []
+            case .xen: xen ?? []
+            }
+        }
     }
 
     /// zstd level for the initramfs layers.

@@ -198,6 +198,10 @@ public enum ManifestLoader {
             services: services, files: files, packages: Array(Set(base.packages + (manifest.packages ?? []))).sorted(),
             modules: unique(modules), router: manifest.router, switch: manifest.switch, firewall: firewall, wanopt: wanopt, vpn: vpn)
         spec.programPackages = manifest.packages ?? []
+        for platform in Platform.allCases {
+            let names = base.platformModules?[platform] ?? []
+            if !names.isEmpty { spec.platformModules[platform] = names }
+        }
         return spec
     }
 

@@ -37,7 +37,8 @@ enum Init {
             let report = try loading.finish()
             // The slowest loads, so a boot-time regression names its module.
             let slowest = report.slowest.map { "\($0.0) \(Int($0.1.rounded()))ms" }.joined(separator: ", ")
-            return [("count", .int(Int64(report.loaded))), ("threads", .int(Int64(report.threads))),
+            return [("count", .int(Int64(report.loaded))), ("platform", .string(report.platform.rawValue)),
+                    ("skipped", .int(Int64(report.skipped))), ("threads", .int(Int64(report.threads))),
                     ("loading-ms", .double((report.milliseconds * 10).rounded() / 10)), ("slowest", .string(slowest))]
         }
         guard let config else { return idle(sequence: sequence, supervisor: Supervisor([])) }

@@ -8,8 +8,13 @@ import KilnSystem
 /// prerequisites are loaded: under TCG most of a load is translating code that runs once, and each vCPU
 /// translates on its own host thread. With several CPUs, loading starts before the configuration is decoded and
 /// runs beside it; with one, it runs in the modules phase.
+///
+/// One image serves every platform: modules the plan marks for another platform (virtio on Xen, netfront under
+/// KVM) are skipped, never loaded to fail.
 enum Modules {
     struct Report {
+        var platform = Platform.kvm
+        var skipped = 0
         var loaded = 0
         var threads = 1
         /// From the first load to the last, in milliseconds (the phase itself only waits for what is left).
@@ -34,7 +39,7 @@ enum Modules {
             } catch {
                 return Loading(load: nil, problem: error)
             }
-            let load = ParallelLoad(plan: plan)
+            let load = ParallelLoad(plan: plan, platform: Platform.detect())
             let loading = Loading(load: load, problem: nil)
             // With one CPU a thread would only take turns with the config decoding: `finish` loads on this thread.
             let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
@@ -61,11 +66,23 @@ enum Modules {
     static func fileName(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
 }
 
+extension Platform {
+    /// Xen when the kernel says it runs on Xen (`/sys/hypervisor/type`, which a kernel with CONFIG_XEN creates
+    /// only in a Xen domain; `/sys/bus/xen` exists on any machine), else `kvm`: every other machine Kiln boots
+    /// on has virtio devices.
+    static func detect(sysfs: String = "/sys") -> Platform {
+        guard let type = try? FileSystem.readText(sysfs + "/hypervisor/type") else { return .kvm }
+        return type.hasPrefix("xen") ? .xen : .kvm
+    }
+}
+
 /// The shared state of one load: each loader takes the first module (in plan order) whose prerequisites are
 /// loaded, until every module is done or one fails.
 private final class ParallelLoad: @unchecked Sendable {
     enum State { case waiting, loading, done }
     let plan: ModulePlan
+    let platform: Platform
+    let skipped: Int
     let started = MonotonicClock.nanoseconds()
     let lock = ConditionLock()
     // Guarded by `lock`.
@@ -76,9 +93,12 @@ private final class ParallelLoad: @unchecked Sendable {
     var finished: UInt64 = 0
     var failure: Errno?
 
-    init(plan: ModulePlan) {
+    init(plan: ModulePlan, platform: Platform) {
         self.plan = plan
-        state = Array(repeating: .waiting, count: plan.modules.count)
+        self.platform = platform
+        // Another platform's modules count as done: a module of this platform never waits for one of them.
+        state = plan.modules.map { $0.loads(on: platform) ? .waiting : .done }
+        skipped = state.filter { $0 == .done }.count
     }
 
     func work() {
@@ -120,7 +140,8 @@ private final class ParallelLoad: @unchecked Sendable {
         let (failure, report) = lock.locked { () -> (Errno?, Modules.Report) in
             let slowest = Array(times.sorted { $0.1 > $1.1 }.prefix(5))
             let took = finished > started ? Double(finished - started) / 1_000_000 : 0
-            return (self.failure, Modules.Report(loaded: loaded, threads: workers, milliseconds: took, slowest: slowest))
+            return (self.failure, Modules.Report(platform: platform, skipped: skipped, loaded: loaded, threads: workers,
+                                                 milliseconds: took, slowest: slowest))
         }
         if let failure { throw failure }
         return report

@@ -8,12 +8,24 @@ struct ModulePlanTests {
             .init(path: "kernel/drivers/virtio/virtio_ring.ko"),
             .init(path: "kernel/drivers/virtio/virtio.ko", prerequisites: [0]),
             .init(path: "kernel/net/netfilter/nf_tables.ko"),
-            .init(path: "kernel/drivers/virtio/virtio_pci.ko", prerequisites: [0, 1]),
+            .init(path: "kernel/drivers/virtio/virtio_pci.ko", prerequisites: [0, 1], platforms: [.kvm]),
+            .init(path: "kernel/drivers/net/xen-netfront.ko", platforms: [.xen]),
+            .init(path: "kernel/drivers/block/xen-blkfront.ko", prerequisites: [2], platforms: [.kvm, .xen]),
         ])
         let text = plan.text
-        #expect(text.contains("\nkernel/drivers/virtio/virtio_pci.ko 0,1\n"))
+        #expect(text.contains("\nkernel/drivers/virtio/virtio.ko 0\n"))
+        #expect(text.contains("\nkernel/drivers/virtio/virtio_pci.ko 0,1 @kvm\n"))
+        #expect(text.contains("\nkernel/drivers/net/xen-netfront.ko - @xen\n"))
+        #expect(text.contains("\nkernel/drivers/block/xen-blkfront.ko 2 @kvm,xen\n"))
         #expect(try ModulePlan(parsing: text) == plan)
         #expect(plan.file(2) == "/lib/modules/6.1.0-57-cloud-amd64/kernel/net/netfilter/nf_tables.ko")
+    }
+
+    @Test func aModuleLoadsOnItsPlatformsOnly() {
+        let everywhere = ModulePlan.Module(path: "kernel/a.ko")
+        let xen = ModulePlan.Module(path: "kernel/b.ko", platforms: [.xen])
+        #expect(everywhere.loads(on: .kvm) && everywhere.loads(on: .xen))
+        #expect(xen.loads(on: .xen) && !xen.loads(on: .kvm))
     }
 
     @Test func errorsNameTheLine() {
@@ -24,6 +36,9 @@ struct ModulePlanTests {
             ("release r\nkernel/../../x.ko\n", .init(line: 2, contains: "expected '<module>.ko")),
             ("release r\nrelease s\n", .init(line: 2, contains: "one 'release")),
             ("kernel/a.ko\n", .init(line: 1, contains: "no 'release' line")),
+            ("release r\nkernel/a.ko - @vmware\n", .init(line: 2, contains: "unknown platform 'vmware'")),
+            ("release r\nkernel/a.ko - xen\n", .init(line: 2, contains: "expected '@<platform>")),
+            ("release r\nkernel/a.ko - @xen extra\n", .init(line: 2, contains: "expected '<module>.ko")),
         ]
         for (text, expected) in cases {
             #expect(throws: ModulePlan.ParseError.self) { try ModulePlan(parsing: text) }
