@@ -28,7 +28,15 @@ public struct BuildInfo: Codable, Sendable {
         public var reused: Bool
     }
 
+    /// A hypervisor the image boots under as its first domain (a Xen host): its file among the artifacts and
+    /// its command line. The kernel and initramfs are then the hypervisor's modules, with `cmdline`.
+    public struct Hypervisor: Codable, Sendable, Equatable {
+        public var file: String
+        public var cmdline: String
+    }
+
     public var name: String
+    public var hypervisor: Hypervisor? = nil
     public var kernelRelease: String
     public var cmdline: String
     public var sourceDateEpoch: Int

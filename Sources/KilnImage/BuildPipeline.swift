@@ -61,7 +61,8 @@ public struct Builder {
 
         // The UEFI stub is an input of the disk image, not of the initramfs.
         let stubTree = trees.first { $0.0.name == UnifiedKernelImage.stubPackage }?.1
-        let runtime = trees.filter { $0.0.name != kernelPackage.name && $0.0.name != UnifiedKernelImage.stubPackage }
+        let hypervisorTree = spec.xen.flatMap { xen in trees.first { $0.0.name == xen.hypervisorPackage }?.1 }
+        let runtime = trees.filter { $0.0.name != kernelPackage.name && $0.0.name != UnifiedKernelImage.stubPackage && $0.1 != hypervisorTree }
         let merged = try step("merge") { try staging.merged(runtime.map(\.1), key: runtime.map(\.0.sha256).joined(separator: ",")) }
         let programs = try step("programs") { try Staging.programs(in: runtime.filter { spec.programPackages.contains($0.0.name) }.map(\.1)) }
         let (imageRoot, closure) = try step("closure") {
@@ -92,6 +93,12 @@ public struct Builder {
                 let initrd = try LayerCache.concatenate(layers, to: tmp + "/initramfs.cpio.zst")
                 try FileManager.default.copyItem(atPath: kernel.vmlinuz, toPath: tmp + "/vmlinuz")
                 let vmlinuz = try Hashing.sha256(file: tmp + "/vmlinuz")
+                var hypervisor: [BuildInfo.Artifact] = []
+                if let xen = spec.xen {
+                    guard let hypervisorTree else { throw BuildError.lockOutdated(lock: lockPath, missing: [xen.hypervisorPackage]) }
+                    let h = try step("hypervisor") { try Hypervisor.extract(tree: hypervisorTree, package: xen.hypervisorPackage, to: tmp + "/" + Hypervisor.file) }
+                    hypervisor = [.init(file: Hypervisor.file, sha256: h.sha256, size: h.size)]
+                }
                 let formats = spec.base.formats ?? [.kernelInitrd]
                 var disks: [BuildInfo.Artifact] = []
                 if DiskFormats.needsStub(formats) {
@@ -133,12 +140,13 @@ public struct Builder {
                         .init(file: "initramfs.cpio.zst", sha256: initrd.sha256, size: initrd.size),
                         .init(file: "sbom.spdx.json", sha256: Hashing.sha256(sbom), size: sbom.count),
                         .init(file: "vmlinuz", sha256: vmlinuz.sha256, size: vmlinuz.size),
-                    ] + disks,
+                    ] + hypervisor + disks,
                     inputs: try inputs(spec: spec, lockPath: lockPath, lock: lock, initBinary: initBinary, executables: executables),
                     layers: layers.map { .init(name: $0.name, sha256: $0.sha256, size: $0.size, reused: $0.reused) },
                     sizes: ["initramfs": initrd.size, "kernel": vmlinuz.size, "total": initrd.size + vmlinuz.size]
                         .merging(disks.map { ($0.file, $0.size) }) { $1 },
                     timings: [:])
+                info.hypervisor = spec.xen.map { BuildInfo.Hypervisor(file: Hypervisor.file, cmdline: $0.cmdline) }
                 info.timings = timings
                 info.timings["total"] = (Date().timeIntervalSince(total) * 1000).rounded() / 1000
                 try AtomicOutput.write(try info.encoded(), to: tmp + "/" + BuildInfo.fileName)
@@ -210,6 +218,11 @@ struct RoleConfig {
         if let wanopt = spec.wanopt {
             files.append(ImageFile(path: WANOptConfig.defaultPath, mode: 0o644, contents: Array(try KilnJSON.encode(wanopt).pretty.utf8)))
             services.append(GuestService(name: "wanopt", argv: ["/sbin/kiln-init", "service", "wanopt", WANOptConfig.defaultPath]))
+        }
+        if let xen = spec.xen {
+            files.append(ImageFile(path: XenHostConfig.defaultPath, mode: 0o644, contents: Array(try KilnJSON.encode(xen.config).pretty.utf8)))
+            files.append(ImageFile(path: "/etc/xen/xl.conf", mode: 0o644, contents: Array(XenHostConfig.xlConf.utf8)))
+            services.append(xen.service)
         }
         if let vpn = spec.vpn {
             // The keys: readable by root only, in the config layer (never in build.json or the logs).

@@ -187,7 +187,9 @@ struct LayerPlan {
         let libs = try CpioEntry.staged(root: libraryRoot, paths: libraries.paths.filter { !ownBinaries.contains($0) })
         let initEntry = try CpioEntry.staged(root: libraryRoot, paths: ["/sbin/kiln-init"])
         let executableEntries = try CpioEntry.staged(root: libraryRoot, paths: executables.map { "/sbin/" + $0 })
-        let fileEntries = files.map { CpioEntry.file($0.path, bytes: $0.contents, mode: $0.mode) }
+        let fileEntries = files.map { f in
+            f.linkTarget.map { CpioEntry.symlink(f.path, target: $0) } ?? CpioEntry.file(f.path, bytes: f.contents, mode: f.mode)
+        }
         return [
             ImageLayer(name: "base", entries: base),
             ImageLayer(name: "modules", entries: moduleEntries),

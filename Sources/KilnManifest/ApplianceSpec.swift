@@ -39,6 +39,8 @@ public struct ApplianceSpec: Sendable {
     public var wanopt: WANOptConfig?
     /// The VPN role (`vpn:`); its config holds resolved keys and is never printed.
     public var vpn: VPNRole?
+    /// The Xen host role (`xen:`): the image is dom0 under the hypervisor it names.
+    public var xen: XenHostRole?
     /// Kiln guest executables besides kiln-init this image needs (`kiln-vpn`), found beside kiln at build time
     /// and placed at `/sbin/<name>`.
     public var guestExecutables: [String] {
@@ -47,7 +49,7 @@ public struct ApplianceSpec: Sendable {
 
     /// Libraries the roles' services open at run time (dlopen) rather than link, placed with their closure.
     public var runtimeLibraries: [String] {
-        wanopt == nil ? [] : WANOptConfig.runtimeLibraries
+        (wanopt == nil ? [] : WANOptConfig.runtimeLibraries) + (xen?.programs ?? [])
     }
 
     /// Every interface name the box will have (NICs, VLANs, bridges, TUN/TAP).
@@ -61,7 +63,10 @@ public struct ImageFile: Sendable, Equatable {
     public var path: String
     public var mode: UInt32
     public var contents: [UInt8]
+    /// A symbolic link to this target instead of a file.
+    public var linkTarget: String?
     public init(path: String, mode: UInt32, contents: [UInt8]) { self.path = path; self.mode = mode; self.contents = contents }
+    public init(path: String, linkTo target: String) { self.path = path; self.mode = 0o777; self.contents = []; self.linkTarget = target }
 }
 
 /// A firewall that passed validation and libnftables' dry run, with the modules its ruleset needs.

@@ -97,6 +97,7 @@ public enum ManifestLoader {
                                   locator: locator, problems: &problems)
             if let vpn { tuntap.append(vpn.tunnel) }
         }
+        let xen = manifest.xen.flatMap { XenLoading.load($0, locator: locator, problems: &problems) }
 
         var routes: [GuestRoute] = []
         for (i, r) in (manifest.routes ?? []).enumerated() {
@@ -156,6 +157,10 @@ public enum ManifestLoader {
                 mode = parsed
             }
             switch (f.content, f.source) {
+            case (nil, nil) where f.link != nil:
+                guard let link = f.link, !link.isEmpty, !link.contains("\0") else { fail(keys + ["link"], "a link needs a target"); continue }
+                files.append(ImageFile(path: f.path, linkTo: link))
+            case _ where f.link != nil: fail(keys, "a file needs exactly one of 'content', 'source' or 'link'")
             case let (content?, nil): files.append(ImageFile(path: f.path, mode: mode, contents: Array(content.utf8)))
             case let (nil, source?):
                 let full = source.hasPrefix("/") ? source : manifestDir.isEmpty ? source : manifestDir + "/" + source
@@ -192,12 +197,15 @@ public enum ManifestLoader {
         if manifest.switch != nil { modules += SwitchLoading.modules }
         // TPROXY and the socket match of the interception table (their dependencies come with the closure).
         if wanopt != nil { modules += ["nft_tproxy", "nft_socket"] }
+        if xen != nil { modules += XenHostRole.modules }
         var spec = ApplianceSpec(
             name: manifest.name, hostname: manifest.hostname ?? manifest.name, manifestPath: path, basePath: basePath, base: base,
             interfaces: interfaces, vlans: vlans, bridges: bridges, routes: routes, sysctl: sysctl, tuntap: tuntap,
-            services: services, files: files, packages: Array(Set(base.packages + (manifest.packages ?? []))).sorted(),
+            services: services, files: files,
+            packages: Array(Set(base.packages + (manifest.packages ?? []) + (xen.map { [$0.hypervisorPackage, $0.toolsPackage] } ?? []))).sorted(),
             modules: unique(modules), router: manifest.router, switch: manifest.switch, firewall: firewall, wanopt: wanopt, vpn: vpn)
         spec.programPackages = manifest.packages ?? []
+        spec.xen = xen
         for platform in Platform.allCases {
             let names = base.platformModules?[platform] ?? []
             if !names.isEmpty { spec.platformModules[platform] = names }

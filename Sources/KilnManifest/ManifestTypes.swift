@@ -24,6 +24,17 @@ public struct ApplianceManifest: Decodable, Sendable {
     public var `switch`: SwitchSpec?
     public var vpn: VPNSection?
     public var wanopt: WANOptSection?
+    /// A Xen host: the hypervisor this image boots under as dom0, and the toolstack kiln-init runs.
+    public var xen: XenSection?
+}
+
+/// `xen:`: the appliance is a Xen host. `hypervisor` is the Debian package whose `/boot/xen-*.gz` becomes
+/// `out/<name>/xen` (the multiboot kernel QEMU or a boot loader starts, with this image's kernel and initramfs
+/// as dom0's); `tools` is the package of xl, xenstored and xenconsoled; `cmdline` is added to the hypervisor's.
+public struct XenSection: Decodable, Sendable {
+    public var hypervisor: String
+    public var tools: String
+    public var cmdline: String?
 }
 
 /// A NIC of the appliance, matched by MAC or by PCI order, with optional 802.1Q subinterfaces.
@@ -78,6 +89,8 @@ public struct FileSpec: Decodable, Sendable {
     public var path: String
     public var content: String?
     public var source: String?
+    /// A symbolic link's target (`/bin/sh` → `busybox`).
+    public var link: String?
     public var mode: String?
 }
 

@@ -25,6 +25,7 @@ public enum ManifestSchema {
                 ("modules", array(described("string", "a kernel module name"))),
                 ("files", array(object(["path": .object([("type", .string("string")), ("pattern", .string("^/"))]),
                                         "content": .object([("type", .string("string"))]), "source": .object([("type", .string("string"))]),
+                                        "link": described("string", "a symbolic link's target"),
                                         "mode": .object([("type", .string("string")), ("pattern", .string("^[0-7]{3,4}$"))])],
                                        required: ["path"]))),
                 ("services", map(object(["run": array(.object([("type", .string("string"))])),
@@ -65,6 +66,10 @@ public enum ManifestSchema {
                                                        "persistentKeepalive": integer(0, 65535)],
                                                       required: ["publicKey", "allowedIPs"]))],
                                required: ["addresses", "listenPort", "privateKey", "peers"])),
+                ("xen", object(["hypervisor": described("string", "Debian's hypervisor package, e.g. xen-hypervisor-4.17-amd64"),
+                                "tools": described("string", "Debian's Xen tools package, e.g. xen-utils-4.17"),
+                                "cmdline": described("string", "added to the hypervisor's command line, e.g. dom0_mem=512M,max:512M")],
+                               required: ["hypervisor", "tools"])),
             ])),
         ])
     }

@@ -93,6 +93,20 @@ public final class FileDescriptor {
         try writeAll(Array(string.utf8))
     }
 
+    /// Reads exactly `count` bytes; an end of file before them is EPIPE.
+    public func readExactly(_ count: Int) throws(Errno) -> [UInt8] {
+        var result = [UInt8](repeating: 0, count: count)
+        var offset = 0
+        while offset < count {
+            let n = result.withUnsafeMutableBytes { Glibc.read(rawValue, $0.baseAddress! + offset, count - offset) }
+            if n == -1 && errno == EINTR { continue }
+            if n == -1 { throw Errno(errno, operation: "read") }
+            if n == 0 { throw Errno(EPIPE, operation: "read") }
+            offset += n
+        }
+        return result
+    }
+
     /// Reads until end of file, at most `limit` bytes (more is an EFBIG error, not a silent truncation).
     public func readAll(limit: Int = 64 << 20) throws(Errno) -> [UInt8] {
         var result: [UInt8] = []

@@ -23,17 +23,8 @@ public enum UnixSocket {
     /// Connects to `path`, sends `request` (a line), and reads the answer until the server closes or
     /// `timeoutMs` passes.
     public static func request(_ path: String, _ request: String, timeoutMs: Int = 2000) throws(Errno) -> String {
-        let fd = try systemCall("socket", "unix") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        let owner = FileDescriptor(adopting: fd)
-        var timeout = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = try socketAddress(path)
-        _ = try withUnsafePointer(to: &address) { p throws(Errno) in
-            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { s throws(Errno) in
-                try systemCall("connect", path) { connect(fd, s, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-        }
+        let owner = try connect(path, timeoutMs: timeoutMs)
+        let fd = owner.rawValue
         let line = Array((request + "\n").utf8)
         _ = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var answer: [UInt8] = []
@@ -47,6 +38,22 @@ public enum UnixSocket {
         }
         withExtendedLifetime(owner) {}
         return String(decoding: answer, as: UTF8.self)
+    }
+
+    /// A stream connection to `path`, with send and receive timeouts.
+    public static func connect(_ path: String, timeoutMs: Int = 2000) throws(Errno) -> FileDescriptor {
+        let fd = try systemCall("socket", "unix") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        let owner = FileDescriptor(adopting: fd)
+        var timeout = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = try socketAddress(path)
+        _ = try withUnsafePointer(to: &address) { p throws(Errno) in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { s throws(Errno) in
+                try systemCall("connect", path) { Glibc.connect(fd, s, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+        }
+        return owner
     }
 
     private static func socketAddress(_ path: String) throws(Errno) -> sockaddr_un {

@@ -12,8 +12,21 @@ public struct BootableImage: Sendable {
     /// NIC names and MACs in the appliance's interface (PCI) order.
     public var nics: [(name: String, mac: String?)]
     public var artifacts: [String: String]
-    public init(directory: String, kernel: String, initrd: String, cmdline: String, nics: [(name: String, mac: String?)], artifacts: [String: String]) {
+    /// A Xen host image: the hypervisor QEMU starts, with this kernel and initramfs as dom0.
+    public var hypervisor: Hypervisor?
+    public init(directory: String, kernel: String, initrd: String, cmdline: String, nics: [(name: String, mac: String?)], artifacts: [String: String],
+                hypervisor: Hypervisor? = nil) {
         self.directory = directory; self.kernel = kernel; self.initrd = initrd; self.cmdline = cmdline; self.nics = nics; self.artifacts = artifacts
+        self.hypervisor = hypervisor
+    }
+
+    /// Memory a VM gets unless its topology entry says: a Xen host holds dom0 and its guests.
+    public var defaultMemoryMiB: Int { hypervisor == nil ? 256 : 1536 }
+
+    /// The command line of the image's kernel: under a hypervisor dom0's as built (the accelerator's additions
+    /// are for a kernel that owns the machine).
+    public func kernelCommandLine(_ accelerator: Accelerator, cpus: Int) -> String {
+        hypervisor == nil ? accelerator.commandLine(cmdline, cpus: cpus) : cmdline
     }
 }
 
@@ -83,8 +96,9 @@ public final class TopologyRunner: @unchecked Sendable {
                     backend: fabric.taps["\(name).\(nic.name)"].map { .tap(ifname: $0) } ?? .unconnected)
             }
             let cpus = spec.cpus ?? accelerator.defaultCPUs
-            var command = QEMUCommand(kernel: image.kernel, initrd: image.initrd, append: accelerator.commandLine(image.cmdline, cpus: cpus),
-                                      memoryMiB: spec.memory ?? 256, cpus: cpus, accelerator: accelerator, nics: nics)
+            var command = QEMUCommand(kernel: image.kernel, initrd: image.initrd, append: image.kernelCommandLine(accelerator, cpus: cpus),
+                                      memoryMiB: spec.memory ?? image.defaultMemoryMiB, cpus: cpus, accelerator: accelerator, nics: nics)
+            command.hypervisor = image.hypervisor
             command.name = name
             command.qmpSocket = NSTemporaryDirectory() + "kiln-\(getpid())-\(name).qmp"
             let vm = VirtualMachine(name: name, command: command, networkNamespace: fabric.fabricNamespace,

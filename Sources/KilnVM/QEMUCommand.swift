@@ -42,6 +42,13 @@ public struct Drive: Sendable, Equatable, Codable {
     }
 }
 
+/// A multiboot hypervisor file and its own command line.
+public struct Hypervisor: Sendable, Equatable, Codable {
+    public var path: String
+    public var append: String
+    public init(path: String, append: String) { self.path = path; self.append = append }
+}
+
 /// The complete QEMU command line of one VM, built as a pure function of these settings (golden-tested).
 ///
 /// Device order and PCI slots are fixed: NIC *n* sits at slot 0x03+n unless it names its own, virtio disks from
@@ -58,6 +65,9 @@ public struct QEMUCommand: Sendable, Equatable, Codable {
     public var initrd: String?
     /// The kernel command line.
     public var append: String?
+    /// A multiboot hypervisor (Xen) started as `-kernel`, with `kernel` + `append` and `initrd` as its modules:
+    /// the image then boots as the hypervisor's first domain.
+    public var hypervisor: Hypervisor?
     public var console: ConsoleTarget = .stdio(logFile: nil)
     /// A unix socket for QMP (clean `quit`), nil for none.
     public var qmpSocket: String?
@@ -105,9 +115,16 @@ public struct QEMUCommand: Sendable, Equatable, Codable {
             if let vars { argv += ["-drive", "if=pflash,format=raw,unit=1,file=\(qemuEscape(vars))"] }
         case nil: break
         }
-        if let kernel { argv += ["-kernel", kernel] }
-        if let initrd { argv += ["-initrd", initrd] }
-        if let append { argv += ["-append", append] }
+        if let hypervisor, let kernel, let initrd {
+            // QEMU's multiboot loader: modules separated by ',' (',,' for a comma inside one), each a file and
+            // the command line the hypervisor hands to it.
+            let modules = [kernel + (append.map { " " + $0 } ?? ""), initrd].map(qemuEscape)
+            argv += ["-kernel", hypervisor.path, "-append", hypervisor.append, "-initrd", modules.joined(separator: ",")]
+        } else {
+            if let kernel { argv += ["-kernel", kernel] }
+            if let initrd { argv += ["-initrd", initrd] }
+            if let append { argv += ["-append", append] }
+        }
         switch console {
         case .stdio(let logFile):
             let log = logFile.map { ",logfile=\(qemuEscape($0)),logappend=off" } ?? ""
@@ -144,6 +161,9 @@ public struct QEMUCommand: Sendable, Equatable, Codable {
     private func validate() throws(VMError) {
         if kernel == nil && firmware == nil && drives.isEmpty {
             throw .invalidCommand("nothing to boot: set a kernel, firmware or a drive")
+        }
+        if hypervisor != nil && (kernel == nil || initrd == nil) {
+            throw .invalidCommand("a hypervisor boot needs the kernel and initrd it starts as its first domain")
         }
         if kernel == nil && (initrd != nil || append != nil) {
             throw .invalidCommand("an initrd or kernel command line needs a kernel")

@@ -1,4 +1,5 @@
 import Glibc
+import KilnConfig
 import KilnDHCP
 import KilnSwitch
 import KilnSystem
@@ -12,10 +13,11 @@ enum ServiceEntry {
         case "dhcp": return { args in DHCPServer.run(configPath: args.first ?? DHCPServerConfig.defaultPath, ready: Readiness.notify) }
         case "switch": return { args in Switch.run(configPath: args.first ?? Switch.defaultConfigPath, ready: Readiness.notify) }
         case "wanopt": return { args in WANOptService.run(arguments: args, ready: Readiness.notify) }
+        case "xen": return { args in XenHost.run(configPath: args.first ?? XenHostConfig.defaultPath, ready: Readiness.notify) }
         default: return nil
         }
     }
-    static let names = ["dhcp", "switch", "wanopt"]
+    static let names = ["dhcp", "switch", "wanopt", "xen"]
 
     static func run(_ arguments: [String]) -> Int32 {
         guard let name = arguments.first else {

@@ -6,6 +6,9 @@ let arguments = CommandLine.arguments
 if arguments.count >= 2, arguments[1] == "service" {
     exit(ServiceEntry.run(Array(arguments.dropFirst(2))))
 }
+if arguments.count == 2, XenHotplug.actions.contains(arguments[1]), getenv("XENBUS_PATH") != nil {
+    exit(XenHotplug.run(action: arguments[1]) { getenv($0).map { String(cString: $0) } })
+}
 guard getpid() == 1 else {
     FileHandleless.stderr("kiln-init: this is the appliance's PID 1; run it as /init in a Kiln image, or `kiln-init service NAME`\n")
     exit(2)

@@ -38,6 +38,9 @@ struct Boot: ParsableCommand {
             help: "An argument appended to QEMU's command line (repeat for several), e.g. --qemu-arg=-icount --qemu-arg=shift=0,sleep=off.")
     var qemuArguments: [String] = []
 
+    @Option(name: .long, help: "Memory in MiB (default 256; 1536 for a Xen host image, which holds dom0 and its guests).")
+    var memory: Int?
+
     @Flag(name: .long, help: "Echo the guest console while booting.")
     var console = false
 
@@ -65,6 +68,14 @@ struct Boot: ParsableCommand {
                                           mac: nic.mac ?? String(format: "52:54:00:6b:00:%02x", i + 1), backend: .unconnected)
                                   })
         command.append = verdict.accelerator.commandLine(info.cmdline, cpus: command.cpus)
+        if let hypervisor = info.hypervisor {
+            // A Xen host: QEMU starts the hypervisor with this kernel (its command line as built) as dom0.
+            command.hypervisor = Hypervisor(path: directory + "/" + hypervisor.file, append: hypervisor.cmdline)
+            command.append = info.cmdline
+            command.memoryMiB = memory ?? 1536
+        } else if let memory {
+            command.memoryMiB = memory
+        }
         var varsCopy: String?
         defer { if let varsCopy { try? FileManager.default.removeItem(atPath: varsCopy) } }
         if let file = format.file {

@@ -48,7 +48,8 @@ struct Test: ParsableCommand {
             do { info = try BuildInfo.read(directory: directory) } catch { throw CLIErrors.fail("vm \(name): \(error)", code: 2) }
             images[name] = BootableImage(
                 directory: directory, kernel: directory + "/vmlinuz", initrd: directory + "/initramfs.cpio.zst", cmdline: info.cmdline,
-                nics: info.nics.map { ($0.name, $0.mac) }, artifacts: Dictionary(uniqueKeysWithValues: info.artifacts.map { ($0.file, $0.sha256) }))
+                nics: info.nics.map { ($0.name, $0.mac) }, artifacts: Dictionary(uniqueKeysWithValues: info.artifacts.map { ($0.file, $0.sha256) }),
+                hypervisor: info.hypervisor.map { Hypervisor(path: directory + "/" + $0.file, append: $0.cmdline) })
         }
         let kernel = images.values.first?.kernel
         let verdict = AcceleratorProbe(kernel: kernel, logger: logger).resolve(accel)
