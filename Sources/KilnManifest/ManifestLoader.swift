@@ -10,12 +10,19 @@ public enum ManifestLoader {
     public static let apiVersion = "kiln/v1"
 
     /// Loads `path`; the base is looked up as `Images/<base>.yaml` beside the manifest's folder, its parent,
-    /// or the current directory. Throws `ManifestErrors` listing every problem found.
-    public static func load(_ path: String) throws -> ApplianceSpec {
+    /// or the current directory. Throws `ManifestErrors` listing every problem found. `files:` sources must lie in
+    /// the manifest's directory tree unless `allowHostFiles`.
+    public static func load(_ path: String, allowHostFiles: Bool = false) throws -> ApplianceSpec {
         let text = try readText(path)
         let (manifest, locator) = try ManifestDecoder(file: path).decodeLocated(ApplianceManifest.self, from: text)
         var problems: [ManifestError] = []
+        var warnings: [ManifestError] = []
         func fail(_ keys: [String], _ message: String) { problems.append(locator.error(keys.map(key), message)) }
+        func warn(_ keys: [String], _ message: String) {
+            var w = locator.error(keys.map(key), message)
+            w.isWarning = true
+            warnings.append(w)
+        }
 
         if manifest.apiVersion != apiVersion { fail(["apiVersion"], "unsupported apiVersion '\(manifest.apiVersion)'; expected '\(apiVersion)'") }
         if !isValidName(manifest.name) { fail(["name"], "name '\(manifest.name)' must be 1-63 characters of a-z, 0-9 and '-', starting with a letter") }
@@ -94,7 +101,7 @@ public enum ManifestLoader {
         var vpn: VPNRole?
         if let section = manifest.vpn {
             vpn = VPNLoading.load(section, claim: claim, manifestDirectory: manifestDir, environment: ProcessInfo.processInfo.environment,
-                                  locator: locator, problems: &problems)
+                                  locator: locator, problems: &problems, warn: warn)
             if let vpn { tuntap.append(vpn.tunnel) }
         }
 
@@ -149,18 +156,22 @@ public enum ManifestLoader {
         var files: [ImageFile] = []
         for (i, f) in (manifest.files ?? []).enumerated() {
             let keys = ["files", "\(i)"]
+            if let c = FileSources.controlCharacter(in: f.path) {
+                fail(keys + ["path"], "file path contains the control character \(FileSources.describe(c)); image paths are printable text"); continue
+            }
             guard f.path.hasPrefix("/"), !f.path.split(separator: "/").contains("..") else { fail(keys + ["path"], "file path '\(f.path)' must be absolute without '..'"); continue }
-            var mode: UInt32 = 0o644
+            var mode: UInt32?
             if let m = f.mode {
                 guard let parsed = UInt32(m, radix: 8), parsed <= 0o7777 else { fail(keys + ["mode"], "mode '\(m)' must be octal like \"0644\""); continue }
                 mode = parsed
             }
             switch (f.content, f.source) {
-            case let (content?, nil): files.append(ImageFile(path: f.path, mode: mode, contents: Array(content.utf8)))
+            case let (content?, nil): files.append(ImageFile(path: f.path, mode: mode ?? 0o644, contents: Array(content.utf8)))
             case let (nil, source?):
-                let full = source.hasPrefix("/") ? source : manifestDir.isEmpty ? source : manifestDir + "/" + source
-                guard let data = FileManager.default.contents(atPath: full) else { fail(keys + ["source"], "cannot read '\(full)'"); continue }
-                files.append(ImageFile(path: f.path, mode: mode, contents: Array(data)))
+                do {
+                    let read = try FileSources.read(source, manifestDirectory: manifestDir, allowHostFiles: allowHostFiles)
+                    files.append(ImageFile(path: f.path, mode: mode ?? read.mode, contents: read.contents))
+                } catch { fail(keys + ["source"], error.message) }
             default: fail(keys, "a file needs exactly one of 'content' or 'source'")
             }
         }
@@ -169,7 +180,7 @@ public enum ManifestLoader {
         if let section = manifest.wanopt {
             let names = Set(interfaces.map(\.name.value) + vlans.map(\.name.value) + bridges.map(\.name.value))
             if let compiled = compileWANOpt(section, applianceName: manifest.name, interfaceNames: names,
-                                            manifestDirectory: manifestDir, fail: fail) {
+                                            manifestDirectory: manifestDir, fail: fail, warn: warn) {
                 wanopt = compiled.config
                 files.append(compiled.key)
             }
@@ -202,6 +213,7 @@ public enum ManifestLoader {
             let names = base.platformModules?[platform] ?? []
             if !names.isEmpty { spec.platformModules[platform] = names }
         }
+        spec.warnings = warnings
         return spec
     }
 
