@@ -39,6 +39,8 @@ public struct ApplianceSpec: Sendable {
     public var wanopt: WANOptConfig?
     /// The VPN role (`vpn:`); its config holds resolved keys and is never printed.
     public var vpn: VPNRole?
+    /// What the build proceeds with but the user should fix (a key file other users can read), at its line.
+    public var warnings: [ManifestError] = []
     /// Kiln guest executables besides kiln-init this image needs (`kiln-vpn`), found beside kiln at build time
     /// and placed at `/sbin/<name>`.
     public var guestExecutables: [String] {
