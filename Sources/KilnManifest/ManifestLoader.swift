@@ -27,8 +27,10 @@ public enum ManifestLoader {
         if manifest.apiVersion != apiVersion { fail(["apiVersion"], "unsupported apiVersion '\(manifest.apiVersion)'; expected '\(apiVersion)'") }
         if !isValidName(manifest.name) { fail(["name"], "name '\(manifest.name)' must be 1-63 characters of a-z, 0-9 and '-', starting with a letter") }
 
-        guard let basePath = findBase(manifest.base, near: path) else {
-            fail(["base"], "no base image 'Images/\(manifest.base).yaml' found near \(path) or in the current directory")
+        let searched = baseCandidates(manifest.base, near: path)
+        guard let basePath = searched.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            fail(["base"], isBasePath(manifest.base) ? "no base image at '\(searched.first ?? manifest.base)'"
+                 : "no base image 'Images/\(manifest.base).yaml' found; looked in: " + searched.map { ($0 as NSString).deletingLastPathComponent }.joined(separator: ", "))
             throw ManifestErrors(errors: problems)
         }
         let (base, baseLocator) = try ManifestDecoder(file: basePath).decodeLocated(BaseImage.self, from: try readText(basePath))
@@ -243,11 +245,35 @@ public enum ManifestLoader {
         return text
     }
 
-    static func findBase(_ base: String, near manifest: String) -> String? {
-        guard isValidName(base) else { return nil }
-        let dir = URL(fileURLWithPath: manifest).deletingLastPathComponent()
-        let candidates = [dir, dir.deletingLastPathComponent(), URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+    /// A `base:` with a slash or a `.yaml` suffix is a path (absolute, or relative to the manifest).
+    static func isBasePath(_ base: String) -> Bool { base.contains("/") || base.hasSuffix(".yaml") }
+
+    /// Where `base:` may be, in order: a path as given; else `Images/<base>.yaml` in the manifest's directory and
+    /// each directory above it, the current directory, and Kiln's own `Images/` (beside or above the running
+    /// kiln, as in a checkout, or `share/kiln/Images` of an installation), so a manifest copied anywhere finds it.
+    static func baseCandidates(_ base: String, near manifest: String) -> [String] {
+        let manifestDirectory = URL(fileURLWithPath: manifest).deletingLastPathComponent().standardizedFileURL
+        if isBasePath(base) {
+            return [base.hasPrefix("/") ? base : manifestDirectory.appendingPathComponent(base).standardizedFileURL.path]
+        }
+        guard isValidName(base) else { return [] }
+        func upwards(_ start: URL) -> [URL] {
+            var out: [URL] = [], dir = start
+            while true {
+                out.append(dir)
+                let parent = dir.deletingLastPathComponent()
+                if parent.path == dir.path || out.count > 64 { return out }
+                dir = parent
+            }
+        }
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+        var candidates = (upwards(manifestDirectory) + [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)])
             .map { $0.appendingPathComponent("Images/\(base).yaml").path }
-        return candidates.first { FileManager.default.fileExists(atPath: $0) }
+        for dir in upwards(executable) {
+            candidates.append(dir.appendingPathComponent("Images/\(base).yaml").path)
+            candidates.append(dir.appendingPathComponent("share/kiln/Images/\(base).yaml").path)
+        }
+        var seen = Set<String>()
+        return candidates.filter { seen.insert($0).inserted }
     }
 }

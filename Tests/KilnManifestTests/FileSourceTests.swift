@@ -73,3 +73,37 @@ struct FileSourceTests {
         #expect(found.map(\.location.line) == [5, 6, 7])
     }
 }
+
+/// `base:` resolves from the manifest's directory upwards, from Kiln's own Images/, or as a path.
+struct BaseResolutionTests {
+    func directory() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-base-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/a/b/c", withIntermediateDirectories: true)
+        return dir
+    }
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let manifest = "apiVersion: kiln/v1\nname: r\nbase: BASE\n"
+
+    @Test func aBaseIsFoundInAnyDirectoryAboveTheManifest() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/Images", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: repo.appendingPathComponent("Images/debian-cloud.yaml").path, toPath: dir + "/Images/mine.yaml")
+        try manifest.replacingOccurrences(of: "BASE", with: "mine").write(toFile: dir + "/a/b/c/m.yaml", atomically: true, encoding: .utf8)
+        #expect(try ManifestLoader.load(dir + "/a/b/c/m.yaml").basePath == dir + "/Images/mine.yaml")
+    }
+
+    @Test func anAbsoluteOrRelativeBasePathIsTakenAsGiven() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: repo.appendingPathComponent("Images/debian-cloud.yaml").path, toPath: dir + "/a/base.yaml")
+        try manifest.replacingOccurrences(of: "BASE", with: dir + "/a/base.yaml").write(toFile: dir + "/a/b/abs.yaml", atomically: true, encoding: .utf8)
+        #expect(try ManifestLoader.load(dir + "/a/b/abs.yaml").basePath == dir + "/a/base.yaml")
+        try manifest.replacingOccurrences(of: "BASE", with: "../base.yaml").write(toFile: dir + "/a/b/rel.yaml", atomically: true, encoding: .utf8)
+        #expect(try ManifestLoader.load(dir + "/a/b/rel.yaml").basePath == dir + "/a/base.yaml")
+        try manifest.replacingOccurrences(of: "BASE", with: dir + "/a/none.yaml").write(toFile: dir + "/a/b/none.yaml", atomically: true, encoding: .utf8)
+        do { _ = try ManifestLoader.load(dir + "/a/b/none.yaml"); Issue.record("expected an error") } catch let e as ManifestErrors {
+            #expect(e.errors.map(\.message) == ["no base image at '\(dir)/a/none.yaml'"])
+        }
+    }
+}
