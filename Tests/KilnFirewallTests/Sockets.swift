@@ -88,13 +88,18 @@ func udpSend(_ address: String, _ port: UInt16, from source: String, _ payload: 
 
 /// Every datagram that arrives on `fd` within `timeoutMs`.
 func udpReceive(_ fd: Int32, timeoutMs: Int32 = 700) -> [String] {
+    receiveAll(fd, timeoutMs: timeoutMs) { String(decoding: $0, as: UTF8.self) }
+}
+
+/// Each message that arrives on `fd` until none has for `timeoutMs`, through `describe` (nil skips it).
+func receiveAll(_ fd: Int32, timeoutMs: Int32, _ describe: (ArraySlice<UInt8>) -> String?) -> [String] {
     var out: [String] = []
     var buffer = [UInt8](repeating: 0, count: 2048)
     var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
     while poll(&p, 1, timeoutMs) > 0 {
         let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         guard n > 0 else { break }
-        out.append(String(decoding: buffer[0..<n], as: UTF8.self))
+        if let line = describe(buffer[0..<n]) { out.append(line) }
     }
     return out
 }
@@ -135,17 +140,11 @@ func tcpObserver() throws -> Int32 {
 
 /// The TCP segments an observer saw within `timeoutMs`, as "source:sport > dport flags 0x…".
 func observedSegments(_ fd: Int32, timeoutMs: Int32 = 700) -> [String] {
-    var out: [String] = []
-    var buffer = [UInt8](repeating: 0, count: 2048)
-    var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-    while poll(&p, 1, timeoutMs) > 0 {
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { break }
-        let ihl = Int(buffer[0] & 0x0f) * 4
-        guard n >= ihl + 14 else { continue }
-        let source = IPv4Address(UInt32(buffer[12]) << 24 | UInt32(buffer[13]) << 16 | UInt32(buffer[14]) << 8 | UInt32(buffer[15]))
-        let sport = UInt16(buffer[ihl]) << 8 | UInt16(buffer[ihl + 1]), dport = UInt16(buffer[ihl + 2]) << 8 | UInt16(buffer[ihl + 3])
-        out.append("\(source):\(sport) > \(dport) flags 0x\(String(buffer[ihl + 13], radix: 16))")
+    receiveAll(fd, timeoutMs: timeoutMs) { packet in
+        let b = Array(packet), ihl = Int(b[0] & 0x0f) * 4
+        guard b.count >= ihl + 14 else { return nil }
+        let source = IPv4Address(UInt32(b[12]) << 24 | UInt32(b[13]) << 16 | UInt32(b[14]) << 8 | UInt32(b[15]))
+        let sport = UInt16(b[ihl]) << 8 | UInt16(b[ihl + 1]), dport = UInt16(b[ihl + 2]) << 8 | UInt16(b[ihl + 3])
+        return "\(source):\(sport) > \(dport) flags 0x\(String(b[ihl + 13], radix: 16))"
     }
-    return out
 }

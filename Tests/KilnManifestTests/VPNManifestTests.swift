@@ -61,9 +61,9 @@ struct VPNManifestTests {
         #expect(!"\(vpn.config.redacted)".contains(vpn.config.privateKey))
     }
 
-    /// As `wg` does: a private key file other users can read is used, with a warning at its line; 0600 gives none.
-    @Test func aKeyFileReadableByOthersIsUsedWithAWarning() throws {
-        let path = try write("""
+    /// A one-peer VPN manifest; `peerExtra` is added to the peer's flow mapping. The private key is on line 9.
+    func onePeer(_ peerExtra: String = "") throws -> String {
+        try write("""
         interfaces:
           wan: { addresses: [198.51.100.2/24] }
         vpn:
@@ -71,8 +71,13 @@ struct VPNManifestTests {
           listenPort: 51820
           privateKey: { file: site.key }
           peers:
-            - { publicKey: \(peerKey), allowedIPs: [10.99.0.0/24] }
+            - { publicKey: \(peerKey), allowedIPs: [10.99.0.0/24]\(peerExtra) }
         """)
+    }
+
+    /// As `wg` does: a private key file other users can read is used, with a warning at its line; 0600 gives none.
+    @Test func aKeyFileReadableByOthersIsUsedWithAWarning() throws {
+        let path = try onePeer()
         let key = (path as NSString).deletingLastPathComponent + "/site.key"
         #expect(chmod(key, 0o644) == 0)
         let warned = try ManifestLoader.load(path)
@@ -86,16 +91,7 @@ struct VPNManifestTests {
 
     /// `2001:db8::1:51820` could be the address 2001:db8::1:51820 with no port: brackets are required.
     @Test func anIPv6EndpointWithoutBracketsIsRefused() throws {
-        let path = try write("""
-        interfaces:
-          wan: { addresses: [198.51.100.2/24] }
-        vpn:
-          addresses: [10.99.0.1/24]
-          listenPort: 51820
-          privateKey: { file: site.key }
-          peers:
-            - { publicKey: \(peerKey), allowedIPs: [10.99.0.0/24], endpoint: "2001:db8::1:51820" }
-        """)
+        let path = try onePeer(", endpoint: \"2001:db8::1:51820\"")
         let found = errors(path)
         #expect(found.map(\.path) == ["vpn.peers[0].endpoint"], "\(found)")
         #expect(found.map(\.location.line) == [11])
