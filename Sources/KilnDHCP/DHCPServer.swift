@@ -12,12 +12,21 @@ public final class DHCPServer {
     private let log: (String) -> Void
     private var lastSave: [Int64] = []
     private var writer: DHCPLeaseWriter?
+    private let clock: () -> Int64
+    /// Lines caused by a packet (every engine decision, malformed packets, failed sends) pass through it;
+    /// start-up, lease-file and stop lines do not.
+    private let packetLog: PacketLog
 
-    /// Sets up engines and sockets (binding port 67) and loads each interface's lease file.
-    public init(config: DHCPServerConfig, log: @escaping (String) -> Void) throws {
-        self.config = config; self.log = log
+    /// Sets up engines and sockets (binding port 67) and loads each interface's lease file. `clock` gives the
+    /// wall-clock second (tests pass a fixed one); per-packet lines are limited to `perPacketLinesPerSecond`.
+    public init(config: DHCPServerConfig, perPacketLinesPerSecond: Int = 20, clock: (() -> Int64)? = nil,
+                log: @escaping (String) -> Void) throws {
+        let clock = clock ?? wallClockSeconds
+        self.config = config; self.log = log; self.clock = clock
+        let packetLog = PacketLog(limiter: LogRateLimiter(perSecond: perPacketLinesPerSecond), clock: clock, log: log)
+        self.packetLog = packetLog
         for ifc in config.interfaces {
-            var engine = try DHCPServerEngine(config: ifc) { log("\(ifc.name): \($0)") }
+            var engine = try DHCPServerEngine(config: ifc) { packetLog.write("\(ifc.name): \($0)") }
             let dir = ifc.leaseFile.split(separator: "/").dropLast().joined(separator: "/")
             if !dir.isEmpty { makeDirectories((ifc.leaseFile.hasPrefix("/") ? "/" : "") + dir) }
             engine.replaceTable(DHCPLeaseStore.load(path: ifc.leaseFile, into: engine.table) { log("\(ifc.name): \($0)") })
@@ -36,7 +45,7 @@ public final class DHCPServer {
         writer = DHCPLeaseWriter(log: log)
         while !shouldStop() {
             let ready = poll(&fds, nfds_t(fds.count), 200)
-            let now = wallClockSeconds()
+            let now = clock()
             if ready > 0 {
                 for i in fds.indices where fds[i].revents & Int16(POLLIN) != 0 {
                     // Drain what is queued, bounded so one busy interface cannot starve the others.
@@ -49,11 +58,13 @@ public final class DHCPServer {
             }
             if now != lastTick {
                 lastTick = now
+                packetLog.flush(now: now)
                 for i in engines.indices { engines[i].tick(now: now) }
             }
             for i in engines.indices where engines[i].leasesChanged && now - lastSave[i] >= 1 { save(i, now: now) }
         }
-        for i in engines.indices where engines[i].leasesChanged { save(i, now: wallClockSeconds()) }
+        for i in engines.indices where engines[i].leasesChanged { save(i, now: clock()) }
+        packetLog.flush(now: clock(), final: true)
         writer?.finish()
         writer = nil
     }
@@ -61,12 +72,12 @@ public final class DHCPServer {
     private func handle(_ bytes: [UInt8], interface i: Int, now: Int64) {
         let request: DHCPPacket
         do { request = try DHCPCodec.parse(bytes) } catch {
-            log("\(config.interfaces[i].name): dropped malformed packet (\(bytes.count) bytes): \(error)")
+            packetLog.write("\(config.interfaces[i].name): dropped malformed packet (\(bytes.count) bytes): \(error)")
             return
         }
         guard let reply = engines[i].handle(request, now: now) else { return }
         if let e = sockets[i].send(DHCPCodec.serialize(reply.packet), to: reply.destination) {
-            log("\(config.interfaces[i].name): send \(reply.packet.messageType.map(\.description) ?? "reply") failed: \(String(cString: strerror(e)))")
+            packetLog.write("\(config.interfaces[i].name): send \(reply.packet.messageType.map(\.description) ?? "reply") failed: \(String(cString: strerror(e)))")
         }
     }
 
@@ -109,4 +120,19 @@ public final class DHCPServer {
             return 1
         }
     }
+}
+
+/// The server's per-packet log: one limiter shared by every interface's engine (the serving thread is the only
+/// caller, so no lock).
+final class PacketLog {
+    private var limiter: LogRateLimiter
+    private let clock: () -> Int64
+    private let log: (String) -> Void
+
+    init(limiter: LogRateLimiter, clock: @escaping () -> Int64, log: @escaping (String) -> Void) {
+        self.limiter = limiter; self.clock = clock; self.log = log
+    }
+
+    func write(_ line: String) { for l in limiter.admit(line, now: clock()) { log(l) } }
+    func flush(now: Int64, final: Bool = false) { for l in limiter.flush(now: now, final: final) { log(l) } }
 }

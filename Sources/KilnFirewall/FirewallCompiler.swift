@@ -24,6 +24,12 @@ public enum FirewallCompiler {
     /// ICMPv6 errors that must be forwarded (RFC 4890 §4.3.1).
     static let icmpv6Transit = ["destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem"]
 
+    /// A new TCP connection begins with a SYN (and nothing else of SYN/ACK/FIN/RST). Conntrack's loose pickup
+    /// (`net.netfilter.nf_conntrack_tcp_loose`, on by default) would otherwise take a stray mid-stream ACK for a new
+    /// connection that a policy or a port forward then accepts, which lets an ACK scan map the box and reach a
+    /// forwarded server. Dropped on input and forward whatever the sysctl says, and counted as invalid.
+    static let newWithoutSYN = "tcp flags & (fin | syn | rst | ack) != syn ct state new counter name \"invalid\" drop"
+
     /// The default-drop ruleset kiln-init loads before any NIC comes up: loopback only, drops counted.
     public static func bootstrap() -> String {
         var w = RulesetWriter(root: "bootstrap")
@@ -214,6 +220,7 @@ public enum FirewallCompiler {
             w.line("icmpv6 type { \(icmpv6Local.joined(separator: ", ")) } accept")
             w.line("ct state invalid counter name \"invalid\" drop")
             w.line("ct state { established, related } accept")
+            w.line(newWithoutSYN)
             w.line("iifname vmap @input-zones")
             if drops != nil { w.line("limit rate 5/second log prefix \"kiln drop input: \"", drops) }
             w.line("counter name \"drops-input\" drop")
@@ -222,6 +229,7 @@ public enum FirewallCompiler {
             w.line("type filter hook forward priority filter; policy drop;")
             w.line("ct state invalid counter name \"invalid\" drop")
             w.line("ct state { established, related } accept")
+            w.line(newWithoutSYN)
             w.line("icmpv6 type { \(icmpv6Transit.joined(separator: ", ")) } accept")
             if !spec.forwards.isEmpty { w.line("ct status dnat accept", "forwards") }
             w.line("iifname . oifname vmap @forward-zones")

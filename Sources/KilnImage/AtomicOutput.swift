@@ -22,13 +22,15 @@ public enum AtomicOutput {
     /// Builds the directory at `path` atomically: `build` fills `<parent>/.<name>.tmp-<pid>`; every file in it is
     /// fsynced; it is exchanged with the existing `path` (or renamed into place when there is none); the old
     /// version is removed. When `build` throws, the temporary directory is removed and `path` is untouched.
+    /// The directory gets `mode` whatever the umask (0700 for outputs that hold secrets).
     @discardableResult
-    public static func replaceDirectory<T>(at path: String, _ build: (String) throws -> T) throws -> T {
+    public static func replaceDirectory<T>(at path: String, mode: mode_t = 0o755, _ build: (String) throws -> T) throws -> T {
         let parent = FileSystem.parentPath(path)
         try FileSystem.makeDirectories(parent)
         let temporary = parent + "/." + FileSystem.baseName(path) + ".tmp-\(getpid())"
         try FileSystem.removeTree(temporary)
-        try FileSystem.check("mkdir", temporary) { mkdir(temporary, 0o755) }
+        try FileSystem.check("mkdir", temporary) { mkdir(temporary, mode & 0o700) }
+        try FileSystem.check("chmod", temporary) { chmod(temporary, mode) }
         let result: T
         do {
             result = try build(temporary)

@@ -19,6 +19,8 @@ public struct BuildOptions: Sendable {
     /// The guest's kiln-init binary; found beside the running kiln when nil.
     public var initBinary: String?
     public var cacheDirectory: String?
+    /// `files: source:` may read outside the manifest's directory tree.
+    public var allowHostFiles = false
     public init(manifest: String) { self.manifest = manifest }
 }
 
@@ -41,10 +43,15 @@ public struct Builder {
             return try body()
         }
         let total = Date()
-        let spec = try step("manifest") { try ManifestLoader.load(options.manifest) }
+        let spec = try step("manifest") { try ManifestLoader.load(options.manifest, allowHostFiles: options.allowHostFiles) }
+        for warning in spec.warnings { logger.warning("\(warning.description)") }
         let initBinary = try step("init") { try findInit() }
         let executables = try step("executables") { try spec.guestExecutables.map { ($0, try findGuestExecutable($0)) } }
         let cache = PackageCache(directory: options.cacheDirectory, logger: logger)
+        let leftovers = cache.sweepLeftovers() + Leftovers.sweep(options.outputRoot)
+        if !leftovers.isEmpty {
+            logger.info("removed leftovers of interrupted builds", metadata: ["paths": "\(leftovers.joined(separator: " "))"])
+        }
         let sources = try AptConfiguration.sources(mirror: options.mirror, distribution: spec.base.distribution)
         let (lock, lockPath, _) = try step("lock") {
             try Locking.ensure(spec, sources: sources, cache: cache, update: options.updateLock, offline: options.offline, logger: logger)
@@ -89,7 +96,9 @@ public struct Builder {
 
         let outDir = options.outputRoot + "/" + spec.name
         let info = try step("output") {
-            try AtomicOutput.replaceDirectory(at: outDir) { tmp -> BuildInfo in
+            // An image holding a secret (a private key) makes every output that carries it 0600 in a 0700 directory.
+            let secret = layers.contains(where: \.secret)
+            return try AtomicOutput.replaceDirectory(at: outDir, mode: secret ? 0o700 : 0o755) { tmp -> BuildInfo in
                 let initrd = try LayerCache.concatenate(layers, to: tmp + "/initramfs.cpio.zst")
                 try FileManager.default.copyItem(atPath: kernel.vmlinuz, toPath: tmp + "/vmlinuz")
                 let vmlinuz = try Hashing.sha256(file: tmp + "/vmlinuz")
@@ -122,6 +131,7 @@ public struct Builder {
                                               seed: try Hashing.sha256(file: lockPath).sha256 + "/" + spec.name, epoch: epoch)
                     }
                     try FileSystem.removeTree(scratch)
+                    if secret { for f in files { try FileSystem.check("chmod", tmp + "/" + f) { chmod(tmp + "/" + f, 0o600) } } }
                     disks = try files.map { f in
                         let h = try Hashing.sha256(file: tmp + "/" + f)
                         return .init(file: f, sha256: h.sha256, size: h.size)

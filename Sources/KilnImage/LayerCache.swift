@@ -25,6 +25,19 @@ public struct CachedLayer: Sendable, Equatable {
     public var size: Int
     /// True when the file was already in the cache and nothing was recompressed.
     public var reused: Bool
+    /// The layer holds a file other users may not read in the image (a private key): the cached file is 0600,
+    /// and so is every output it goes into.
+    public var secret = false
+}
+
+extension ImageLayer {
+    /// A regular file whose image mode denies reading to others is a secret; the host copies keep it so.
+    public var holdsSecrets: Bool {
+        entries.contains { entry in
+            if case .regular = entry.kind { return entry.mode & 0o004 == 0 }
+            return false
+        }
+    }
 }
 
 /// A directory of compressed layers keyed by the SHA-256 of their canonical input listing (paths, kinds,
@@ -45,7 +58,9 @@ public final class LayerCache {
     /// Opens (creating) the cache directory and loads the remembered content hashes.
     public init(directory: String) throws {
         self.directory = directory
-        try FileSystem.makeDirectories(directory)
+        try FileSystem.makeDirectories(directory, mode: 0o700)
+        // Some layers hold secrets: the directory is not listable by other users whatever the umask was.
+        try FileSystem.check("chmod", directory) { chmod(directory, 0o700) }
         knownHashes = [:]
         let index = directory + "/content-hashes"
         if FileSystem.lstat(index) != nil {
@@ -62,17 +77,20 @@ public final class LayerCache {
     public func build(_ layer: ImageLayer, epoch: UInt32, level: Int32 = 19) throws -> CachedLayer {
         let key = try self.key(for: layer, epoch: epoch, level: level)
         let path = directory + "/" + key + ".cpio.zst"
+        let secret = layer.holdsSecrets
         if FileSystem.lstat(path) != nil {
+            // A cache written before secret layers were 0600 is tightened on first use.
+            if secret { try FileSystem.check("chmod", path) { chmod(path, 0o600) } }
             let (sha256, size) = try Hashing.sha256(file: path)
             try saveHashes()
-            return CachedLayer(name: layer.name, key: key, path: path, sha256: sha256, size: size, reused: true)
+            return CachedLayer(name: layer.name, key: key, path: path, sha256: sha256, size: size, reused: true, secret: secret)
         }
         let archive = try CpioWriter(epoch: epoch).archive(layer.entries)
         let compressed = try ZstdCompressor(level: level).compress(archive)
-        try AtomicOutput.write(compressed, to: path)
+        try AtomicOutput.write(compressed, to: path, mode: secret ? 0o600 : 0o644)
         try saveHashes()
         return CachedLayer(name: layer.name, key: key, path: path, sha256: Hashing.sha256(compressed),
-                           size: compressed.count, reused: false)
+                           size: compressed.count, reused: false, secret: secret)
     }
 
     /// The canonical listing of a layer: one record per entry (after parents are added and paths sorted),
@@ -109,12 +127,13 @@ public final class LayerCache {
         }
     }
 
-    /// Writes the concatenation of `layers` (in order) to `path` atomically and returns its SHA-256 and size.
+    /// Writes the concatenation of `layers` (in order) to `path` atomically and returns its SHA-256 and size;
+    /// 0600 when any layer holds a secret.
     @discardableResult
     public static func concatenate(_ layers: [CachedLayer], to path: String) throws -> (sha256: String, size: Int) {
         var bytes = [UInt8]()
         for layer in layers { bytes += try FileSystem.readFile(layer.path) }
-        try AtomicOutput.write(bytes, to: path)
+        try AtomicOutput.write(bytes, to: path, mode: layers.contains(where: \.secret) ? 0o600 : 0o644)
         return (Hashing.sha256(bytes), bytes.count)
     }
 

@@ -168,11 +168,29 @@ struct LayerPlan {
         self.stripSignatures = stripSignatures; self.stripFtrace = stripFtrace
     }
 
+    /// The accounts daemons drop privileges to (dnsmasq and most others default to `nobody`; Debian's dnsmasq
+    /// also to group `dip`), as a Debian system has them. A manifest's `files:` may replace either file.
+    static let passwd = """
+        root:x:0:0:root:/root:/bin/sh
+        daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
+        nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+
+        """
+    static let group = """
+        root:x:0:
+        daemon:x:1:
+        dip:x:30:
+        nogroup:x:65534:
+
+        """
+
     func layers() throws -> [ImageLayer] {
         let base: [CpioEntry] = ["/dev", "/proc", "/sys", "/run", "/tmp", "/etc", "/etc/kiln", "/var", "/var/lib", "/var/lib/kiln",
                                  "/sbin", "/lib", "/lib/modules"].map { .directory($0) }
             + [.characterDevice("/dev/console", major: 5, minor: 1), .characterDevice("/dev/null", major: 1, minor: 3, mode: 0o666),
-               .symlink("/init", target: "/sbin/kiln-init")]
+               .symlink("/init", target: "/sbin/kiln-init"),
+               .file("/etc/passwd", bytes: Array(Self.passwd.utf8), mode: 0o644), .file("/etc/group", bytes: Array(Self.group.utf8), mode: 0o644),
+               .symlink("/var/run", target: "../run"), .symlink("/var/lock", target: "../run/lock")]
         let moduleDir = "/lib/modules/\(release)/"
         let moduleEntries: [CpioEntry] = try modules.map { m in
             if m.imagePath == m.path && !stripSignatures && !stripFtrace {

@@ -41,6 +41,8 @@ public struct ApplianceSpec: Sendable {
     public var vpn: VPNRole?
     /// The Xen host role (`xen:`): the image is dom0 under the hypervisor it names.
     public var xen: XenHostRole?
+    /// What the build proceeds with but the user should fix (a key file other users can read), at its line.
+    public var warnings: [ManifestError] = []
     /// Kiln guest executables besides kiln-init this image needs (`kiln-vpn`), found beside kiln at build time
     /// and placed at `/sbin/<name>`.
     public var guestExecutables: [String] {

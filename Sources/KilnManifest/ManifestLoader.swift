@@ -10,18 +10,27 @@ public enum ManifestLoader {
     public static let apiVersion = "kiln/v1"
 
     /// Loads `path`; the base is looked up as `Images/<base>.yaml` beside the manifest's folder, its parent,
-    /// or the current directory. Throws `ManifestErrors` listing every problem found.
-    public static func load(_ path: String) throws -> ApplianceSpec {
+    /// or the current directory. Throws `ManifestErrors` listing every problem found. `files:` sources must lie in
+    /// the manifest's directory tree unless `allowHostFiles`.
+    public static func load(_ path: String, allowHostFiles: Bool = false) throws -> ApplianceSpec {
         let text = try readText(path)
         let (manifest, locator) = try ManifestDecoder(file: path).decodeLocated(ApplianceManifest.self, from: text)
         var problems: [ManifestError] = []
+        var warnings: [ManifestError] = []
         func fail(_ keys: [String], _ message: String) { problems.append(locator.error(keys.map(key), message)) }
+        func warn(_ keys: [String], _ message: String) {
+            var w = locator.error(keys.map(key), message)
+            w.isWarning = true
+            warnings.append(w)
+        }
 
         if manifest.apiVersion != apiVersion { fail(["apiVersion"], "unsupported apiVersion '\(manifest.apiVersion)'; expected '\(apiVersion)'") }
         if !isValidName(manifest.name) { fail(["name"], "name '\(manifest.name)' must be 1-63 characters of a-z, 0-9 and '-', starting with a letter") }
 
-        guard let basePath = findBase(manifest.base, near: path) else {
-            fail(["base"], "no base image 'Images/\(manifest.base).yaml' found near \(path) or in the current directory")
+        let searched = baseCandidates(manifest.base, near: path)
+        guard let basePath = searched.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            fail(["base"], isBasePath(manifest.base) ? "no base image at '\(searched.first ?? manifest.base)'"
+                 : "no base image 'Images/\(manifest.base).yaml' found; looked in: " + searched.map { ($0 as NSString).deletingLastPathComponent }.joined(separator: ", "))
             throw ManifestErrors(errors: problems)
         }
         let (base, baseLocator) = try ManifestDecoder(file: basePath).decodeLocated(BaseImage.self, from: try readText(basePath))
@@ -94,7 +103,7 @@ public enum ManifestLoader {
         var vpn: VPNRole?
         if let section = manifest.vpn {
             vpn = VPNLoading.load(section, claim: claim, manifestDirectory: manifestDir, environment: ProcessInfo.processInfo.environment,
-                                  locator: locator, problems: &problems)
+                                  locator: locator, problems: &problems, warn: warn)
             if let vpn { tuntap.append(vpn.tunnel) }
         }
         let xen = manifest.xen.flatMap { XenLoading.load($0, locator: locator, problems: &problems) }
@@ -150,8 +159,11 @@ public enum ManifestLoader {
         var files: [ImageFile] = []
         for (i, f) in (manifest.files ?? []).enumerated() {
             let keys = ["files", "\(i)"]
+            if let c = FileSources.controlCharacter(in: f.path) {
+                fail(keys + ["path"], "file path contains the control character \(FileSources.describe(c)); image paths are printable text"); continue
+            }
             guard f.path.hasPrefix("/"), !f.path.split(separator: "/").contains("..") else { fail(keys + ["path"], "file path '\(f.path)' must be absolute without '..'"); continue }
-            var mode: UInt32 = 0o644
+            var mode: UInt32?
             if let m = f.mode {
                 guard let parsed = UInt32(m, radix: 8), parsed <= 0o7777 else { fail(keys + ["mode"], "mode '\(m)' must be octal like \"0644\""); continue }
                 mode = parsed
@@ -161,11 +173,12 @@ public enum ManifestLoader {
                 guard let link = f.link, !link.isEmpty, !link.contains("\0") else { fail(keys + ["link"], "a link needs a target"); continue }
                 files.append(ImageFile(path: f.path, linkTo: link))
             case _ where f.link != nil: fail(keys, "a file needs exactly one of 'content', 'source' or 'link'")
-            case let (content?, nil): files.append(ImageFile(path: f.path, mode: mode, contents: Array(content.utf8)))
+            case let (content?, nil): files.append(ImageFile(path: f.path, mode: mode ?? 0o644, contents: Array(content.utf8)))
             case let (nil, source?):
-                let full = source.hasPrefix("/") ? source : manifestDir.isEmpty ? source : manifestDir + "/" + source
-                guard let data = FileManager.default.contents(atPath: full) else { fail(keys + ["source"], "cannot read '\(full)'"); continue }
-                files.append(ImageFile(path: f.path, mode: mode, contents: Array(data)))
+                do {
+                    let read = try FileSources.read(source, manifestDirectory: manifestDir, allowHostFiles: allowHostFiles)
+                    files.append(ImageFile(path: f.path, mode: mode ?? read.mode, contents: read.contents))
+                } catch { fail(keys + ["source"], error.message) }
             default: fail(keys, "a file needs exactly one of 'content' or 'source'")
             }
         }
@@ -174,7 +187,7 @@ public enum ManifestLoader {
         if let section = manifest.wanopt {
             let names = Set(interfaces.map(\.name.value) + vlans.map(\.name.value) + bridges.map(\.name.value))
             if let compiled = compileWANOpt(section, applianceName: manifest.name, interfaceNames: names,
-                                            manifestDirectory: manifestDir, fail: fail) {
+                                            manifestDirectory: manifestDir, fail: fail, warn: warn) {
                 wanopt = compiled.config
                 files.append(compiled.key)
             }
@@ -210,6 +223,7 @@ public enum ManifestLoader {
             let names = base.platformModules?[platform] ?? []
             if !names.isEmpty { spec.platformModules[platform] = names }
         }
+        spec.warnings = warnings
         return spec
     }
 
@@ -239,11 +253,35 @@ public enum ManifestLoader {
         return text
     }
 
-    static func findBase(_ base: String, near manifest: String) -> String? {
-        guard isValidName(base) else { return nil }
-        let dir = URL(fileURLWithPath: manifest).deletingLastPathComponent()
-        let candidates = [dir, dir.deletingLastPathComponent(), URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+    /// A `base:` with a slash or a `.yaml` suffix is a path (absolute, or relative to the manifest).
+    static func isBasePath(_ base: String) -> Bool { base.contains("/") || base.hasSuffix(".yaml") }
+
+    /// Where `base:` may be, in order: a path as given; else `Images/<base>.yaml` in the manifest's directory and
+    /// each directory above it, the current directory, and Kiln's own `Images/` (beside or above the running
+    /// kiln, as in a checkout, or `share/kiln/Images` of an installation), so a manifest copied anywhere finds it.
+    static func baseCandidates(_ base: String, near manifest: String) -> [String] {
+        let manifestDirectory = URL(fileURLWithPath: manifest).deletingLastPathComponent().standardizedFileURL
+        if isBasePath(base) {
+            return [base.hasPrefix("/") ? base : manifestDirectory.appendingPathComponent(base).standardizedFileURL.path]
+        }
+        guard isValidName(base) else { return [] }
+        func upwards(_ start: URL) -> [URL] {
+            var out: [URL] = [], dir = start
+            while true {
+                out.append(dir)
+                let parent = dir.deletingLastPathComponent()
+                if parent.path == dir.path || out.count > 64 { return out }
+                dir = parent
+            }
+        }
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+        var candidates = (upwards(manifestDirectory) + [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)])
             .map { $0.appendingPathComponent("Images/\(base).yaml").path }
-        return candidates.first { FileManager.default.fileExists(atPath: $0) }
+        for dir in upwards(executable) {
+            candidates.append(dir.appendingPathComponent("Images/\(base).yaml").path)
+            candidates.append(dir.appendingPathComponent("share/kiln/Images/\(base).yaml").path)
+        }
+        var seen = Set<String>()
+        return candidates.filter { seen.insert($0).inserted }
     }
 }

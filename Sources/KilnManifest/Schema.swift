@@ -14,7 +14,7 @@ public enum ManifestSchema {
             ("properties", .object([
                 ("apiVersion", .object([("const", .string(ManifestLoader.apiVersion))])),
                 ("name", .object([("type", .string("string")), ("pattern", .string("^[a-z][a-z0-9-]{0,62}$"))])),
-                ("base", described("string", "A base image: Images/<base>.yaml")),
+                ("base", described("string", "A base image: a name (Images/<base>.yaml, searched from the manifest upwards and in Kiln's own Images/) or a path to one")),
                 ("hostname", .object([("type", .string("string"))])),
                 ("interfaces", map(interface, "NICs in PCI order; each matched by MAC or position")),
                 ("bridges", map(object(["members": array(ifname), "addresses": array(cidr)], required: ["members"]), "Linux bridges")),

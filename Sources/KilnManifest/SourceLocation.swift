@@ -15,10 +15,12 @@ public struct ManifestError: Error, CustomStringConvertible, Equatable, Sendable
     /// The setting's path, e.g. `interfaces.lan.vlans.10.addresses[0]`.
     public var path: String
     public var message: String
+    /// A warning is printed the same way and does not stop the build.
+    public var isWarning = false
     public init(location: SourceLocation, path: String, message: String) {
         self.location = location; self.path = path; self.message = message
     }
-    public var description: String { "\(location): error: \(path == "<root>" ? "" : path + ": ")\(message)" }
+    public var description: String { "\(location): \(isWarning ? "warning" : "error"): \(path == "<root>" ? "" : path + ": ")\(message)" }
 }
 
 /// Several manifest problems reported together, in file order.

@@ -24,14 +24,15 @@ enum VPNLoading {
     static let defaultInterface = "vpn0"
 
     static func load(_ section: VPNSection, claim: (String, [String]) -> InterfaceName?, manifestDirectory: String,
-                     environment: [String: String], locator: Locator, problems: inout [ManifestError]) -> VPNRole? {
+                     environment: [String: String], locator: Locator, problems: inout [ManifestError],
+                     warn: ([String], String) -> Void = { _, _ in }) -> VPNRole? {
         func fail(_ keys: [String], _ message: String) { problems.append(locator.error(keys.map(ManifestLoader.key), message)) }
         let before = problems.count
         let name = claim(section.interface ?? defaultInterface, section.interface == nil ? ["vpn"] : ["vpn", "interface"])
         if section.addresses.isEmpty { fail(["vpn", "addresses"], "the tunnel interface needs at least one address") }
         if !(1...65535).contains(section.listenPort) { fail(["vpn", "listenPort"], "port \(section.listenPort) is outside 1-65535") }
         let privateKey = secret(section.privateKey, keys: ["vpn", "privateKey"], manifestDirectory: manifestDirectory,
-                                environment: environment, fail: fail)
+                                environment: environment, fail: fail, warn: warn)
         if section.peers.isEmpty { fail(["vpn", "peers"], "a VPN needs at least one peer") }
 
         var peers: [VPNConfig.Peer] = []
@@ -50,7 +51,7 @@ enum VPNLoading {
                 fail(keys + ["publicKey"], "'\(publicKey)' is not a WireGuard public key (base64 of 32 bytes, 44 characters ending in '=')")
             }
             let psk = p.presharedKey.flatMap {
-                secret($0, keys: keys + ["presharedKey"], manifestDirectory: manifestDirectory, environment: environment, fail: fail)
+                secret($0, keys: keys + ["presharedKey"], manifestDirectory: manifestDirectory, environment: environment, fail: fail, warn: warn)
             }
             if p.allowedIPs.isEmpty { fail(keys + ["allowedIPs"], "a peer needs at least one allowed prefix (the traffic routed to it)") }
             for (j, prefix) in p.allowedIPs.enumerated() {
@@ -104,7 +105,7 @@ enum VPNLoading {
 
     /// A 32-byte key from a file or an environment variable, or nil after reporting why not.
     static func secret(_ source: SecretSource, keys: [String], manifestDirectory: String, environment: [String: String],
-                       fail: ([String], String) -> Void) -> [UInt8]? {
+                       fail: ([String], String) -> Void, warn: ([String], String) -> Void) -> [UInt8]? {
         let text: String
         let origin: String
         switch (source.file, source.env) {
@@ -114,6 +115,7 @@ enum VPNLoading {
                 fail(keys + ["file"], "cannot read the key file '\(full)'")
                 return nil
             }
+            if let warning = KeyFiles.exposure(full) { warn(keys + ["file"], warning) }
             text = String(decoding: data, as: UTF8.self)
             origin = "the key file '\(full)'"
         case let (nil, env?):

@@ -29,6 +29,12 @@ public final class PackageCache: Sendable {
     var workDirectory: String { directory + "/tmp" }
 
     /// Where the .deb with this SHA-256 lives once cached.
+    /// Removes what interrupted Kiln processes left in the cache (see `Leftovers`); returns the paths removed.
+    @discardableResult
+    public func sweepLeftovers() -> [String] {
+        ([directory] + ["debs", "indices", "tmp", "trees", "roots", "layers"].map { directory + "/" + $0 }).flatMap(Leftovers.sweep)
+    }
+
     public func debPath(sha256: String) -> String {
         debsDirectory + "/\(sha256.lowercased()).deb"
     }
@@ -90,10 +96,8 @@ public final class PackageCache: Sendable {
         let final = debPath(sha256: job.sha256)
         let partial = final + ".partial"
         // Another Kiln process may be fetching the same file: the partial's lock serialises them.
-        let lockFD = open(partial, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lockFD >= 0 else { throw PackageError.io(path: partial, message: String(cString: strerror(errno))) }
+        let lockFD = try Leftovers.lockPartial(partial)
         defer { close(lockFD) }
-        while flock(lockFD, LOCK_EX) != 0 && errno == EINTR {}
         if let done = cachedDeb(sha256: job.sha256, size: job.size) { return done }
         let downloader = Downloader(options: options, logger: logger)
         var lastError: Error = PackageError.transfer(url: "(none)", package: job.name,

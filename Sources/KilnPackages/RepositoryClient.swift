@@ -96,6 +96,8 @@ public final class RepositoryClient {
         let compressed = cache.indicesDirectory + "/" + entry.sha256
         if fileSize(compressed) != entry.size {
             let partial = compressed + ".partial"
+            let lockFD = try Leftovers.lockPartial(partial)
+            defer { close(lockFD) }
             try Downloader(options: cache.options, logger: logger)
                 .download(url, to: partial, expectedSize: entry.size, package: nil, handle: handle)
             try Downloader.install(partial, as: compressed, size: entry.size, sha256: entry.sha256,

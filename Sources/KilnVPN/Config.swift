@@ -102,13 +102,18 @@ public enum Base64 {
 }
 
 extension Endpoint {
-    /// Parses `a.b.c.d:port` or `[v6]:port`.
+    /// Parses `a.b.c.d:port` or `[v6]:port`. An IPv6 address needs its brackets: in `2001:db8::1:51820` the
+    /// port could be the address's last group.
     public init(parsing text: String) throws(ValueError) {
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
             throw ValueError("'\(text)' is not host:port")
         }
         var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.hasPrefix("["), host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+        } else if host.contains(":") {
+            throw ValueError("'\(text)': an IPv6 endpoint needs brackets, as in [2001:db8::1]:51820")
+        }
         self.init(address: try IPAddress(host).bytes, port: port)
     }
 }

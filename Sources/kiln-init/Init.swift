@@ -88,6 +88,8 @@ enum Init {
             try Kernel.mount(source: source, target: target, fstype: type)
         }
         try? FileSystem.makeDirectory("/var/lib/kiln")
+        // /var/lock points here (the image's /var/run and /var/lock are links into /run, as on Debian).
+        try? FileSystem.makeDirectory("/run/lock")
     }
 
     /// Reports the verdict, then serves the event loop forever.

@@ -22,6 +22,9 @@ struct BuildFlags: ParsableArguments {
     @Option(name: .long, help: "Cache directory for packages and layers (default: $XDG_CACHE_HOME/kiln).")
     var cacheDir: String?
 
+    @Flag(name: .long, help: "Let `files: source:` read files outside the manifest's directory tree.")
+    var allowHostFiles = false
+
     func options(for manifest: String, updateLock: Bool = false) -> BuildOptions {
         var o = BuildOptions(manifest: manifest)
         o.outputRoot = out
@@ -30,6 +33,7 @@ struct BuildFlags: ParsableArguments {
         o.updateLock = updateLock
         o.initBinary = `init`
         o.cacheDirectory = cacheDir
+        o.allowHostFiles = allowHostFiles
         return o
     }
 }
@@ -40,7 +44,10 @@ struct Build: ParsableCommand {
         discussion: """
         Resolves packages (pinned in <manifest>.lock next to the manifest), fetches and verifies them, and writes
         out/<name>/{vmlinuz, initramfs.cpio.zst, sbom.spdx.json, build.json} atomically: a failed build leaves the
-        previous output intact. With the lock file and a warm cache no network is used.
+        previous output intact. When the base image lists disk formats, also disk.raw (GPT, UEFI unified kernel
+        image), disk.qcow2 and disk.iso. With the lock file and a warm cache no network is used.
+        An image holding a secret (a VPN private key, a file with a mode others cannot read) is written 0600 in a
+        0700 directory; `files: source:` reads only inside the manifest's directory unless --allow-host-files.
         """)
 
     @Argument(help: "The appliance manifest, e.g. Appliances/router.yaml.")

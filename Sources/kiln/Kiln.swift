@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnImage
 import KilnManifest
 
 /// `kiln`: build, boot, test and deploy network appliances from YAML manifests.
@@ -17,14 +18,34 @@ struct Kiln: ParsableCommand {
         Exit codes: 0 success; 1 a boot or test failed; 2 invalid input (manifest, topology, arguments);
         3 the environment is missing something (a tool, the network, a cache entry with --offline).
         """,
+        version: KilnVersion.current,
         subcommands: [Build.self, Boot.self, Test.self, Deploy.self, Validate.self, Schema.self, Lock.self],
         defaultSubcommand: nil
     )
+
+    /// Argument errors exit 2 like every other invalid input (ArgumentParser's own code is 64), and stdout is
+    /// line-buffered so a check's result reaches a pipe or a file when it is printed, not at exit.
+    static func main() {
+        // glibc's `stdout` variable, found by name: Swift 6 refuses a direct reference to a C global var.
+        if let symbol = dlsym(nil, "stdout"), let out = symbol.assumingMemoryBound(to: UnsafeMutablePointer<FILE>?.self).pointee {
+            setvbuf(out, nil, _IOLBF, 0)
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every command shares.
 struct GlobalOptions: ParsableArguments {
-    @Flag(name: .long, help: "Print machine-readable JSON lines on stdout instead of text.")
+    @Flag(name: .long, help: "Print machine-readable JSON on stdout instead of text (build, test: one object).")
     var json = false
 
     @Flag(name: [.short, .long], help: "Show debug logs on stderr.")
@@ -39,8 +60,12 @@ struct Validate: ParsableCommand {
     @Argument(help: "The appliance manifest, e.g. Appliances/router.yaml.")
     var manifest: String
 
+    @Flag(name: .long, help: "Let `files: source:` read files outside the manifest's directory tree.")
+    var allowHostFiles = false
+
     func run() throws {
-        let spec = try CLIErrors.manifest { try ManifestLoader.load(manifest) }
+        let spec = try CLIErrors.manifest { try ManifestLoader.load(manifest, allowHostFiles: allowHostFiles) }
+        for warning in spec.warnings { FileHandle.standardError.write(Data((warning.description + "\n").utf8)) }
         print("\(manifest): ok (\(spec.name): \(spec.interfaces.count) interfaces, \(spec.vlans.count) VLANs, \(spec.routes.count) routes, base \(spec.base.name))")
     }
 }

@@ -39,10 +39,12 @@ struct Test: ParsableCommand {
         for (name, vm) in topo.vms.entries {
             let directory: String
             if let appliance = vm.appliance {
-                let info = try BuildRunner.run(flags.options(for: base.appendingPathComponent(appliance).path), logger: logger, json: global.json)
+                let manifest = appliance.hasPrefix("/") ? appliance : base.appendingPathComponent(appliance).path
+                let info = try BuildRunner.run(flags.options(for: manifest), logger: logger, json: global.json)
                 directory = flags.out + "/" + info.name
             } else {
-                directory = base.appendingPathComponent(vm.image ?? "").path
+                let image = vm.image ?? ""
+                directory = image.hasPrefix("/") ? image : base.appendingPathComponent(image).path
             }
             let info: BuildInfo
             do { info = try BuildInfo.read(directory: directory) } catch { throw CLIErrors.fail("vm \(name): \(error)", code: 2) }

@@ -46,13 +46,13 @@ final class NamespacedServer: @unchecked Sendable {
     var lines: [String] = []
     var startError: String?
 
-    func start(namespace: String, config: DHCPServerConfig) {
+    func start(namespace: String, config: DHCPServerConfig, clock: (@Sendable () -> Int64)? = nil) {
         let thread = Thread { [self] in
             let fd = open("/var/run/netns/\(namespace)", O_RDONLY)
             if fd < 0 || enterNetworkNamespace(fd) != 0 { record(error: "setns \(namespace) failed"); return }
             Glibc.close(fd)
             do {
-                let server = try DHCPServer(config: config) { [self] line in lock.lock(); lines.append(line); lock.unlock() }
+                let server = try DHCPServer(config: config, clock: clock) { [self] line in lock.lock(); lines.append(line); lock.unlock() }
                 server.serve { [self] in lock.lock(); defer { lock.unlock() }; return stop }
             } catch { record(error: "\(error)") }
             lock.lock(); finished = true; lock.unlock()

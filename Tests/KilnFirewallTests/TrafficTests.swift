@@ -100,6 +100,45 @@ import Testing
         #expect(udpReceive(dmzUDP) == ["spoofed"])
     }
 
+    /// A bare ACK from the WAN (an ACK scan, or `hping3 -A`) opens nothing: conntrack's loose pickup would make it
+    /// a new connection that the port forward or an accept rule then passes, and the server behind it or the box
+    /// itself would answer with a RST.
+    @Test func bareACKFromTheWANReachesNothingAndNothingAnswers() throws {
+        let lab = NamespaceLab("a")
+        defer { lab.destroy() }
+        let l = try Self.build(lab)
+        try Self.apply(l.fw, antiSpoofing: true)
+        // The kernel's default, spelled out: the ruleset must hold whatever it says.
+        let r = try sh(["ip", "netns", "exec", l.fw, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=1"])
+        #expect(r.status == 0, "\(r.output)")
+        let dmzListener = try inNamespace(l.dmz) { try boundSocket("0.0.0.0", 8080, tcp: true) }
+        let sshListener = try inNamespace(l.fw) { try boundSocket("0.0.0.0", 22, tcp: true) }
+        let dmzSeen = try inNamespace(l.dmz) { try tcpObserver() }
+        let wanSeen = try inNamespace(l.wan) { try tcpObserver() }
+        defer { for fd in [dmzListener, sshListener, dmzSeen, wanSeen] { close(fd) } }
+
+        // The forwarded port (198.51.100.1:80 → 10.30.0.10:8080), an accepted service on the box (22) and a
+        // reject rule (8081 in the DMZ): each gets one bare ACK.
+        try inNamespace(l.wan) {
+            try sendBareACK(from: "198.51.100.2", 40001, to: "198.51.100.1", 80)
+            try sendBareACK(from: "198.51.100.2", 40002, to: "198.51.100.1", 22)
+            try sendBareACK(from: "198.51.100.2", 40003, to: "10.30.0.10", 8081)
+        }
+        #expect(observedSegments(dmzSeen) == [], "a bare ACK reached the DMZ")
+        #expect(observedSegments(wanSeen) == [], "a bare ACK was answered")
+        let invalid = try inNamespace(l.fw) { try Nftables().run("list counter inet kiln invalid") }
+        #expect(invalid.contains("packets 3 "), "\(invalid)")
+
+        // A real connection through the forward still works, and the observers do see what arrives: without the
+        // ruleset the same bare ACK to the box is answered with a RST.
+        #expect(try inNamespace(l.wan) { tcpConnect("198.51.100.1", 80) } == .connected)
+        #expect(observedSegments(dmzSeen).contains { $0.hasPrefix("198.51.100.2:") && $0.contains("> 8080 flags 0x2") })
+        _ = observedSegments(wanSeen, timeoutMs: 100)
+        try inNamespace(l.fw) { _ = try Nftables().run("delete table inet kiln") }
+        try inNamespace(l.wan) { try sendBareACK(from: "198.51.100.2", 40004, to: "198.51.100.1", 22) }
+        #expect(observedSegments(wanSeen) == ["198.51.100.1:22 > 40004 flags 0x4"])
+    }
+
     @Test func bootstrapClosesEverythingButLoopback() throws {
         let lab = NamespaceLab("b")
         defer { lab.destroy() }

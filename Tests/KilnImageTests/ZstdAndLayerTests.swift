@@ -76,6 +76,40 @@ import Testing
         #expect(FileSystem.lstat(changed.path) != nil)
     }
 
+    /// A layer holding a file others may not read in the image (a private key) is 0600 in the cache, and so is an
+    /// initramfs made from it; the cache directory and a secret output directory are not listable by others.
+    @Test func secretsOnTheBuildHostAreOwnerOnly() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        func mode(_ path: String) throws -> mode_t { try #require(FileSystem.lstat(path)).st_mode & 0o7777 }
+        try FileSystem.makeDirectories(dir.path + "/cache", mode: 0o755)
+        let cache = try LayerCache(directory: dir.path + "/cache")
+        #expect(try mode(dir.path + "/cache") == 0o700)
+        let plain = try cache.build(ImageLayer(name: "config", entries: [.init(path: "/etc/a", kind: .regular(.bytes([1])), mode: 0o644)]), epoch: 1)
+        let secret = try cache.build(ImageLayer(name: "config", entries: [
+            .init(path: "/etc/a", kind: .regular(.bytes([1])), mode: 0o644),
+            .init(path: "/etc/kiln/vpn/vpn0.json", kind: .regular(.bytes(Array("private".utf8))), mode: 0o600),
+        ]), epoch: 1)
+        #expect(!plain.secret && secret.secret)
+        #expect(try mode(plain.path) == 0o644)
+        #expect(try mode(secret.path) == 0o600)
+        // A secret layer already cached with a wider mode is tightened when it is used.
+        #expect(chmod(secret.path, 0o644) == 0)
+        #expect(try LayerCache(directory: dir.path + "/cache").build(ImageLayer(name: "config", entries: [
+            .init(path: "/etc/a", kind: .regular(.bytes([1])), mode: 0o644),
+            .init(path: "/etc/kiln/vpn/vpn0.json", kind: .regular(.bytes(Array("private".utf8))), mode: 0o600),
+        ]), epoch: 1).reused)
+        #expect(try mode(secret.path) == 0o600)
+
+        try AtomicOutput.replaceDirectory(at: dir.path + "/out/vpn", mode: 0o700) { tmp in
+            try LayerCache.concatenate([plain, secret], to: tmp + "/initramfs.cpio.zst")
+            try LayerCache.concatenate([plain], to: tmp + "/plain.cpio.zst")
+        }
+        #expect(try mode(dir.path + "/out/vpn") == 0o700)
+        #expect(try mode(dir.path + "/out/vpn/initramfs.cpio.zst") == 0o600)
+        #expect(try mode(dir.path + "/out/vpn/plain.cpio.zst") == 0o644)
+    }
+
     /// The initramfs is the concatenation of the layers; `zstd -dc` decodes it as one stream, and each cpio
     /// segment in it lists with GNU cpio (which, unlike the kernel, stops at the first trailer).
     @Test func concatenatedLayersDecodeAsOneStream() throws {

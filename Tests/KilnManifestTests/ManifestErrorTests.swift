@@ -91,7 +91,7 @@ struct ManifestLoaderTests {
         #expect(spec.vlans.map(\.name.value) == ["lan.10", "lan.20"])
         #expect(spec.routes.first?.to.description == "0.0.0.0/0")
         #expect(spec.sysctl.contains(GuestSysctl(key: "net.ipv4.ip_forward", value: "1")))
-        #expect(spec.modules.contains("8021q") && spec.modules.contains("virtio_net"))
+        #expect(spec.modules.contains("8021q") && spec.platformModules[.kvm]?.contains("virtio_net") == true && spec.platformModules[.xen]?.contains("xen-netfront") == true)
     }
 
     @Test func crossFieldErrorsAreAllReportedWithPositions() throws {

@@ -61,6 +61,46 @@ struct VPNManifestTests {
         #expect(!"\(vpn.config.redacted)".contains(vpn.config.privateKey))
     }
 
+    /// A one-peer VPN manifest; `peerExtra` is added to the peer's flow mapping. The private key is on line 9.
+    func onePeer(_ peerExtra: String = "") throws -> String {
+        try write("""
+        interfaces:
+          wan: { addresses: [198.51.100.2/24] }
+        vpn:
+          addresses: [10.99.0.1/24]
+          listenPort: 51820
+          privateKey: { file: site.key }
+          peers:
+            - { publicKey: \(peerKey), allowedIPs: [10.99.0.0/24]\(peerExtra) }
+        """)
+    }
+
+    /// As `wg` does: a private key file other users can read is used, with a warning at its line; 0600 gives none.
+    @Test func aKeyFileReadableByOthersIsUsedWithAWarning() throws {
+        let path = try onePeer()
+        let key = (path as NSString).deletingLastPathComponent + "/site.key"
+        #expect(chmod(key, 0o644) == 0)
+        let warned = try ManifestLoader.load(path)
+        #expect(warned.vpn != nil)
+        #expect(warned.warnings.map(\.location.line) == [9], "\(warned.warnings)")
+        #expect(warned.warnings.first?.description.contains("warning: vpn.privateKey.file: the key file") == true, "\(warned.warnings)")
+        #expect(warned.warnings.first?.message.contains("readable by every user") == true)
+        #expect(chmod(key, 0o600) == 0)
+        #expect(try ManifestLoader.load(path).warnings.isEmpty)
+    }
+
+    /// `2001:db8::1:51820` could be the address 2001:db8::1:51820 with no port: brackets are required.
+    @Test func anIPv6EndpointWithoutBracketsIsRefused() throws {
+        let path = try onePeer(", endpoint: \"2001:db8::1:51820\"")
+        let found = errors(path)
+        #expect(found.map(\.path) == ["vpn.peers[0].endpoint"], "\(found)")
+        #expect(found.map(\.location.line) == [11])
+        #expect(throws: ValueError.self) { try Endpoint(parsing: "2001:db8::1:51820") }
+        #expect(throws: ValueError.self) { try Endpoint(parsing: "fe80::1:51820") }
+        #expect(try Endpoint(parsing: "[2001:db8::1]:51820").description == "[2001:db8:0:0:0:0:0:1]:51820")
+        #expect(try Endpoint(parsing: "198.51.100.3:51820").description == "198.51.100.3:51820")
+    }
+
     @Test func noVPNNoExecutable() throws {
         let spec = try ManifestLoader.load(try write("interfaces:\n  wan: { addresses: [198.51.100.2/24] }\n"))
         #expect(spec.guestExecutables.isEmpty)
