@@ -110,11 +110,21 @@ public struct DeployProfile: Decodable, Sendable {
     public struct XenSettings: Decodable, Sendable, Equatable {
         /// Where the kernel and initramfs are copied on the Xen host.
         public var directory: String
-        public init(directory: String = "/var/lib/kiln") { self.directory = directory }
-        enum CodingKeys: String, CodingKey { case directory }
+        /// The guest type of a direct boot: `pv` (the default: paravirtualised, needs neither VT-x/AMD-V nor nested
+        /// paging, so it runs on every Xen host, nested ones included) or `pvh` (needs HVM support and HAP or
+        /// shadow paging in the hypervisor; Debian's Xen 4.17 has no shadow paging).
+        public var type: String
+        /// Where the host's xenconsoled logs guest consoles (`guest-<domain>.log`), read for READY.
+        public var consoleLogDirectory: String
+        public init(directory: String = "/var/lib/kiln", type: String = "pv", consoleLogDirectory: String = "/var/log/xen/console") {
+            self.directory = directory; self.type = type; self.consoleLogDirectory = consoleLogDirectory
+        }
+        enum CodingKeys: String, CodingKey { case directory, type, consoleLogDirectory }
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            directory = try c.decodeIfPresent(String.self, forKey: .directory) ?? "/var/lib/kiln"
+            self.init(directory: try c.decodeIfPresent(String.self, forKey: .directory) ?? "/var/lib/kiln",
+                      type: try c.decodeIfPresent(String.self, forKey: .type) ?? "pv",
+                      consoleLogDirectory: try c.decodeIfPresent(String.self, forKey: .consoleLogDirectory) ?? "/var/log/xen/console")
         }
     }
 }
@@ -148,6 +158,11 @@ extension DeployProfile {
         }
         if !["kvm", "qemu"].contains(libvirt.type) { out.append(([CodingKeys.libvirt, AnyKey("type")], "kvm or qemu")) }
         if !["file", "pty"].contains(libvirt.console) { out.append(([CodingKeys.libvirt, AnyKey("console")], "file or pty")) }
+        if !["pv", "pvh"].contains(xen.type) { out.append(([CodingKeys.xen, AnyKey("type")], "pv or pvh")) }
+        for (key, dir) in [("directory", xen.directory), ("consoleLogDirectory", xen.consoleLogDirectory)]
+        where !dir.hasPrefix("/") || dir.contains(where: { "'\"\\ \n$`".contains($0) }) {
+            out.append(([CodingKeys.xen, AnyKey(key)], "an absolute path without quotes, spaces or shell characters"))
+        }
         return out
     }
 }

@@ -6,14 +6,20 @@ import Foundation
 struct HostTool {
     struct Output { var status: Int32; var stdout: String; var stderr: String }
 
-    static func run(_ argv: [String], timeout: Double = 120) throws -> Output {
+    /// `input`: a file whose bytes become the tool's standard input (default: none).
+    static func run(_ argv: [String], timeout: Double = 120, input: String? = nil) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = argv
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        if let input {
+            guard let handle = FileHandle(forReadingAtPath: input) else { throw DeployError.unreadable(path: input) }
+            process.standardInput = handle
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         do { try process.run() } catch {
             throw DeployError.toolMissing(tool: argv.first ?? "", hint: "\(error)")
         }

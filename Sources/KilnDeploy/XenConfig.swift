@@ -1,14 +1,15 @@
 import Foundation
 import Logging
 
-/// An `xl` domain configuration for a Kiln appliance: PVH direct kernel boot (or HVM from the disk image),
+/// An `xl` domain configuration for a Kiln appliance: PV or PVH direct kernel boot (or HVM from the disk image),
 /// vifs on host bridges and optional PCI passthrough. Pure, golden-tested, and checked with libxlutil's parser.
 ///
 /// Under PVH the console is Xen's `hvc0`, so `console=ttyS0` in the image's command line becomes `console=hvc0`.
 public struct XenConfig: Sendable, Equatable {
     /// How the guest boots.
     public enum Boot: Sendable, Equatable {
-        case pvh(kernel: String, ramdisk: String, cmdline: String)
+        /// Direct kernel boot: `type` is `pv` or `pvh` (the profile's `xen.type`).
+        case direct(type: String, kernel: String, ramdisk: String, cmdline: String)
         case hvm(disk: String)
     }
 
@@ -29,10 +30,12 @@ public struct XenConfig: Sendable, Equatable {
 
     public static func == (a: XenConfig, b: XenConfig) -> Bool { a.text == b.text }
 
-    /// Resolves an image and a profile: bridge NICs become vifs, hostdev NICs PCI passthrough.
-    public static func plan(image: DeployImage, profile: DeployProfile, hashes: [String: String]) throws -> XenConfig {
+    /// Resolves an image and a profile: bridge NICs become vifs, hostdev NICs PCI passthrough. Each artifact
+    /// sits on the host at `path(file, sha256)` (by default `<directory>/<name>/<sha12>.<file>`).
+    public static func plan(image: DeployImage, profile: DeployProfile, hashes: [String: String],
+                            path: ((String, String) -> String)? = nil) throws -> XenConfig {
         let name = profile.name ?? image.info.name
-        let dir = profile.xen.directory + "/" + name
+        let place = path ?? { file, sha in XenDeployer.artifactPath(directory: profile.xen.directory, domain: name, file: file, sha256: sha) }
         let nics = try LibvirtDomain.matchNICs(image: image, profile: profile, domain: name)
         var vifs: [VIF] = [], pci: [String] = []
         for nic in nics {
@@ -43,9 +46,11 @@ public struct XenConfig: Sendable, Equatable {
         let boot: Boot
         switch profile.boot {
         case .direct:
-            boot = .pvh(kernel: dir + "/vmlinuz", ramdisk: dir + "/initramfs.cpio.zst", cmdline: pvhCmdline(image.info.cmdline))
+            boot = .direct(type: profile.xen.type, kernel: place("vmlinuz", hashes["vmlinuz"] ?? ""),
+                           ramdisk: place("initramfs.cpio.zst", hashes["initramfs.cpio.zst"] ?? ""), cmdline: pvhCmdline(image.info.cmdline))
         case .uefi:
-            boot = .hvm(disk: dir + "/" + (try image.files(for: .uefi).first ?? "disk.raw"))
+            let disk = try image.files(for: .uefi).first ?? "disk.raw"
+            boot = .hvm(disk: place(disk, hashes[disk] ?? ""))
         }
         let files = try image.files(for: profile.boot)
         return XenConfig(name: name, memoryMiB: profile.memory, vcpus: profile.vcpus, boot: boot, vifs: vifs, pci: pci,
@@ -62,8 +67,8 @@ public struct XenConfig: Sendable, Equatable {
         for a in artifacts { lines.append("# \(a.file) sha256 \(a.sha256)") }
         lines.append("name = \(q(name))")
         switch boot {
-        case let .pvh(kernel, ramdisk, cmdline):
-            lines += ["type = \"pvh\"", "kernel = \(q(kernel))", "ramdisk = \(q(ramdisk))", "cmdline = \(q(cmdline))"]
+        case let .direct(type, kernel, ramdisk, cmdline):
+            lines += ["type = \(q(type))", "kernel = \(q(kernel))", "ramdisk = \(q(ramdisk))", "cmdline = \(q(cmdline))"]
         case let .hvm(disk):
             let format = disk.hasSuffix(".qcow2") ? "qcow2" : "raw"
             lines += ["type = \"hvm\"", "bios = \"ovmf\"", "disk = [ \(q("format=\(format),vdev=xvda,access=rw,target=\(disk)")) ]",
@@ -78,33 +83,4 @@ public struct XenConfig: Sendable, Equatable {
 
     /// xl strings are double-quoted; a quote or backslash cannot be escaped, so they are dropped.
     private func q(_ s: String) -> String { "\"" + s.filter { $0 != "\"" && $0 != "\\" && $0 != "\n" } + "\"" }
-}
-
-/// Writes the config and artifacts for a local Xen host and runs `xl create` where Xen is running.
-public struct XenDeployer {
-    public var logger: Logger
-    public init(logger: Logger) { self.logger = logger }
-
-    /// Whether this host runs a Xen dom0 that `xl` can drive.
-    public static var xenPresent: Bool { FileManager.default.fileExists(atPath: "/proc/xen/privcmd") }
-
-    /// Copies the artifacts into the profile's directory, writes `<name>.cfg` there and runs `xl create`.
-    public func deploy(image: DeployImage, config: XenConfig, directory: String) throws -> String {
-        guard Self.xenPresent else {
-            throw DeployError.toolMissing(tool: "Xen (/proc/xen/privcmd)", hint: "run on a Xen dom0, or use --dry-run to print the config")
-        }
-        let dir = directory + "/" + config.name
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        for a in config.artifacts {
-            let tmp = dir + "/." + a.file + ".tmp"
-            try? FileManager.default.removeItem(atPath: tmp)
-            try FileManager.default.copyItem(atPath: image.path(a.file), toPath: tmp)
-            guard rename(tmp, dir + "/" + a.file) == 0 else { throw DeployError.unreadable(path: dir + "/" + a.file) }
-        }
-        let cfg = dir + "/" + config.name + ".cfg"
-        try Data(config.text.utf8).write(to: URL(fileURLWithPath: cfg), options: .atomic)
-        logger.info("xl create \(cfg)")
-        try HostTool.check(["xl", "create", cfg])
-        return cfg
-    }
 }

@@ -232,6 +232,8 @@ struct RoleConfig {
         if let xen = spec.xen {
             files.append(ImageFile(path: XenHostConfig.defaultPath, mode: 0o644, contents: Array(try KilnJSON.encode(xen.config).pretty.utf8)))
             files.append(ImageFile(path: "/etc/xen/xl.conf", mode: 0o644, contents: Array(XenHostConfig.xlConf.utf8)))
+            // `xl` on the PATH, where Debian's xen-utils-common puts it, for operators and `kiln deploy xen`.
+            files.append(ImageFile(path: "/usr/sbin/xl", linkTo: xen.config.program("xl")))
             services.append(xen.service)
         }
         if let vpn = spec.vpn {

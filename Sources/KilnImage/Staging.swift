@@ -205,9 +205,7 @@ struct LayerPlan {
         let libs = try CpioEntry.staged(root: libraryRoot, paths: libraries.paths.filter { !ownBinaries.contains($0) })
         let initEntry = try CpioEntry.staged(root: libraryRoot, paths: ["/sbin/kiln-init"])
         let executableEntries = try CpioEntry.staged(root: libraryRoot, paths: executables.map { "/sbin/" + $0 })
-        let fileEntries = files.map { f in
-            f.linkTarget.map { CpioEntry.symlink(f.path, target: $0) } ?? CpioEntry.file(f.path, bytes: f.contents, mode: f.mode)
-        }
+        let fileEntries = files.map(\.cpioEntry)
         return [
             ImageLayer(name: "base", entries: base),
             ImageLayer(name: "modules", entries: moduleEntries),
@@ -215,12 +213,19 @@ struct LayerPlan {
             ImageLayer(name: "init", entries: initEntry),
             ImageLayer(name: "executables", entries: executableEntries),
             ImageLayer(name: "files", entries: fileEntries),
-            ImageLayer(name: "config", entries: config.map { .file($0.path, bytes: $0.contents, mode: $0.mode) }),
+            ImageLayer(name: "config", entries: config.map(\.cpioEntry)),
         ].filter { !$0.entries.isEmpty }
     }
 
     func build(cache: LayerCache, epoch: UInt32, level: Int32) throws -> [CachedLayer] {
         let built = try layers().map { try cache.build($0, epoch: epoch, level: $0.name == "config" ? 3 : level) }
         return built
+    }
+}
+
+extension ImageFile {
+    /// The file, or the symbolic link, as the initramfs holds it.
+    var cpioEntry: CpioEntry {
+        linkTarget.map { CpioEntry.symlink(path, target: $0) } ?? CpioEntry.file(path, bytes: contents, mode: mode)
     }
 }

@@ -80,7 +80,7 @@ enum XenHost {
     }
 }
 
-/// libxl runs `/sbin/kiln-init online|offline|add|remove` as a vif's hotplug script (xl.conf's
+/// libxl runs `/sbin/kiln-init online|offline|add|remove type_if=vif` as a vif's hotplug script (xl.conf's
 /// `vif.default.script`), with `XENBUS_PATH` (`backend/vif/<domid>/<n>`) and `vif` (`vif<domid>.<n>`) in its
 /// environment. Online: the vif joins the bridge the guest's config names and comes up, and
 /// `hotplug-status` tells netback to connect. Offline: the vif is going away with its domain; nothing to undo.

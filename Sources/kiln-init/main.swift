@@ -6,7 +6,7 @@ let arguments = CommandLine.arguments
 if arguments.count >= 2, arguments[1] == "service" {
     exit(ServiceEntry.run(Array(arguments.dropFirst(2))))
 }
-if arguments.count == 2, XenHotplug.actions.contains(arguments[1]), getenv("XENBUS_PATH") != nil {
+if arguments.count >= 2, XenHotplug.actions.contains(arguments[1]), getenv("XENBUS_PATH") != nil {
     exit(XenHotplug.run(action: arguments[1]) { getenv($0).map { String(cString: $0) } })
 }
 guard getpid() == 1 else {

@@ -15,11 +15,14 @@ struct Deploy: ParsableCommand {
           kiln deploy rollback edge-router-1 --pool default
           kiln deploy stop edge-router-1 ; kiln deploy undefine edge-router-1
           kiln deploy xen out/router --profile router.deploy.yaml --dry-run        # print the xl config
+          kiln deploy xen out/router --profile router.deploy.yaml --connect ssh://root@xen1
+          kiln deploy xen upgrade out/router --profile router.deploy.yaml --connect ssh://root@xen1
+          kiln deploy xen rollback|stop|undefine edge-router-1 --connect ssh://root@xen1
 
         An image is deployed only if out/<name>/tested.json records a passing test of exactly these bytes
         (SHA-256); --untested overrides. The SHA-256 deployed is printed on stdout.
         Exit codes: 0 deployed and READY; 1 deploy failed or READY not seen; 2 invalid input or untested image;
-        3 a host tool (virsh, xl) is missing.
+        3 a host tool (virsh, xl, ssh) is missing.
         """,
         subcommands: [DeployLibvirt.self, DeployUpgrade.self, DeployRollback.self, DeployStop.self, DeployUndefine.self, DeployXen.self])
 }
@@ -146,25 +149,5 @@ struct DeployUndefine: ParsableCommand {
     func run() throws {
         let deployer = LibvirtDeployer(uri: connection.connect, logger: Log.setUp(verbose: global.verbose))
         try runDeploy { try deployer.undefine(domain: domain, pool: pool) }
-    }
-}
-
-struct DeployXen: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "xen", abstract: "Write an xl config (PVH direct boot, or HVM from the disk) and run xl create.")
-    @OptionGroup var options: DeployImageOptions
-    @Flag(name: .long, help: "Print the xl config and touch nothing.")
-    var dryRun = false
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        let (image, profile, hashes) = try options.load()
-        try runDeploy {
-            let config = try XenConfig.plan(image: image, profile: profile, hashes: hashes)
-            if dryRun { print(config.text, terminator: ""); return }
-            let cfg = try XenDeployer(logger: Log.setUp(verbose: global.verbose)).deploy(image: image, config: config, directory: profile.xen.directory)
-            for a in config.artifacts { print("\(a.sha256)  \(a.file)") }
-            print("\(config.name): created from \(cfg)")
-        }
     }
 }

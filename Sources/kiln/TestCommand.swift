@@ -53,6 +53,11 @@ struct Test: ParsableCommand {
                 nics: info.nics.map { ($0.name, $0.mac) }, artifacts: Dictionary(uniqueKeysWithValues: info.artifacts.map { ($0.file, $0.sha256) }),
                 hypervisor: info.hypervisor.map { Hypervisor(path: directory + "/" + $0.file, append: $0.cmdline) })
         }
+        // `run:` checks may call Kiln itself (e.g. `kiln deploy xen` onto a Xen host VM of the topology): they get
+        // this kiln as $KILN, the output root as $KILN_OUT and the topology's folder as $KILN_TOPOLOGY_DIR.
+        setenv("KILN", URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path, 1)
+        setenv("KILN_OUT", URL(fileURLWithPath: flags.out).standardizedFileURL.path, 1)
+        setenv("KILN_TOPOLOGY_DIR", base.standardizedFileURL.path, 1)
         let kernel = images.values.first?.kernel
         let verdict = AcceleratorProbe(kernel: kernel, logger: logger).resolve(accel)
         FileHandle.standardError.write(Data("testing \(topo.name): \(topo.vms.entries.count) VM(s) with \(verdict.accelerator.rawValue) (\(verdict.reason))\n".utf8))
