@@ -6,10 +6,11 @@ import Testing
 /// xl configs: golden text, and parsed back by Xen's own config parser (libxlutil), which runs without a
 /// hypervisor. The checker is compiled from the C below at test time.
 @Suite struct XenConfigTests {
-    static func pvh() throws -> XenConfig {
+    static func pv(type: String = "pv") throws -> XenConfig {
         let image = DeployImage(directory: "/srv/out/router", info: try routerInfo())
         let profile = DeployProfile(name: "edge-router-1", memory: 256, vcpus: 2,
-                                    nics: [("wan", .init(bridge: "xenbr0")), ("lan", .init(hostdev: "0000:03:10.1"))])
+                                    nics: [("wan", .init(bridge: "xenbr0")), ("lan", .init(hostdev: "0000:03:10.1"))],
+                                    xen: .init(type: type))
         return try XenConfig.plan(image: image, profile: profile, hashes: ["vmlinuz": String(repeating: "2", count: 64),
                                                                           "initramfs.cpio.zst": String(repeating: "1", count: 64)])
     }
@@ -21,12 +22,44 @@ import Testing
         return try XenConfig.plan(image: image, profile: profile, hashes: ["disk.raw": String(repeating: "5", count: 64)])
     }
 
-    @Test func pvhMatchesGolden() throws { try compareGolden("pvh.cfg", try Self.pvh().text) }
+    @Test func pvMatchesGolden() throws { try compareGolden("pv.cfg", try Self.pv().text) }
     @Test func hvmMatchesGolden() throws { try compareGolden("hvm.cfg", try Self.hvm().text) }
 
-    @Test func pvhConsoleIsHvc0() throws {
-        guard case let .pvh(_, _, cmdline) = try Self.pvh().boot else { Issue.record("not PVH"); return }
+    @Test func directBootConsoleIsHvc0AndTypeFromTheProfile() throws {
+        guard case let .direct(type, _, _, cmdline) = try Self.pv().boot else { Issue.record("not a direct boot"); return }
+        #expect(type == "pv")
         #expect(cmdline == "console=hvc0 panic=-1 quiet loglevel=4 random.trust_cpu=on")
+        #expect(try Self.pv(type: "pvh").text.contains("\ntype = \"pvh\"\n"))
+    }
+
+    @Test func artifactsSitOnTheHostByHashAndTheCommentsReadBack() throws {
+        let text = try Self.pv().text
+        #expect(text.contains("kernel = \"/var/lib/kiln/edge-router-1/222222222222.vmlinuz\""))
+        #expect(text.contains("ramdisk = \"/var/lib/kiln/edge-router-1/111111111111.initramfs.cpio.zst\""))
+        let back = XenConfig.artifactComments(text)
+        #expect(back.map(\.file) == ["vmlinuz", "initramfs.cpio.zst"])
+        #expect(back.map(\.sha256) == [String(repeating: "2", count: 64), String(repeating: "1", count: 64)])
+    }
+
+    @Test func profileRefusesAnUnknownXenTypeAndShellCharactersInPaths() {
+        #expect(DeployProfile(xen: .init(type: "hvm")).problems().map(\.message) == ["pv or pvh"])
+        #expect(DeployProfile(xen: .init(directory: "/var/lib/k'iln")).problems().count == 1)
+        #expect(DeployProfile(xen: .init(directory: "relative")).problems().count == 1)
+        #expect(DeployProfile().problems().isEmpty)
+    }
+
+    @Test func connectionURIs() throws {
+        #expect(try XenHost(uri: "local").transport == .local)
+        let ssh = try XenHost(uri: "ssh://root@xen1:2222", identity: "/k", sshOptions: ["StrictHostKeyChecking=accept-new"])
+        #expect(ssh.transport == .ssh(destination: "root@xen1", port: 2222, identity: "/k", options: ["StrictHostKeyChecking=accept-new"]))
+        #expect(ssh.argv("xl list") == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-p", "2222", "-i", "/k",
+                                        "-o", "StrictHostKeyChecking=accept-new", "root@xen1", "--", "xl list"])
+        #expect(try XenHost(uri: "ssh://xen1").transport == .ssh(destination: "xen1", port: nil, identity: nil, options: []))
+        #expect(try XenHost(uri: "local").argv("xl info") == ["sh", "-c", "xl info"])
+        for bad in ["xen1", "ssh://", "ssh://-oProxyCommand=x", "qemu:///system"] {
+            #expect(throws: DeployError.self, "\(bad)") { try XenHost(uri: bad) }
+        }
+        #expect(XenDeployer.quoted("a'b c") == "'a'\\''b c'")
     }
 
     @Test func tapNICsHaveNoXenEquivalent() throws {
@@ -36,14 +69,14 @@ import Testing
     }
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/include/libxlutil.h") && toolExists("gcc")))
-    func libxlutilParsesPVH() throws {
-        let out = try Self.parse(try Self.pvh().text)
+    func libxlutilParsesPV() throws {
+        let out = try Self.parse(try Self.pv().text)
         #expect(out.status == 0, "\(out.output)")
         #expect(out.output == """
             name=edge-router-1
-            type=pvh
-            kernel=/var/lib/kiln/edge-router-1/vmlinuz
-            ramdisk=/var/lib/kiln/edge-router-1/initramfs.cpio.zst
+            type=pv
+            kernel=/var/lib/kiln/edge-router-1/222222222222.vmlinuz
+            ramdisk=/var/lib/kiln/edge-router-1/111111111111.initramfs.cpio.zst
             cmdline=console=hvc0 panic=-1 quiet loglevel=4 random.trust_cpu=on
             memory=256
             vcpus=2
@@ -58,13 +91,15 @@ import Testing
         let out = try Self.parse(try Self.hvm().text)
         #expect(out.status == 0, "\(out.output)")
         #expect(out.output.contains("type=hvm\n"))
-        #expect(out.output.contains("disk=/srv/xen/router/disk.raw format=raw vdev=xvda\n"))
+        #expect(out.output.contains("disk=/srv/xen/router/555555555555.disk.raw format=raw vdev=xvda\n"))
         #expect(out.output.contains("vif=mac=52:54:00:00:01:02,bridge=xenbr1\n"))
     }
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/include/libxlutil.h") && toolExists("gcc")))
     func libxlutilRejectsBrokenSyntax() throws {
         let out = try Self.parse("name = \"x\"\nvif = [ 'mac=1' \n")
+        // The checker itself must have been built: a failed compile is not a rejection.
+        #expect(!out.output.hasPrefix("gcc:"), "\(out.output)")
         #expect(out.status != 0)
     }
 

@@ -128,4 +128,20 @@ import Testing
         #expect(TimeoutScale.fromEnvironment(["KILN_TIMEOUT_SCALE": "-1"]).factor == 1)
         #expect(TimeoutScale.fromEnvironment([:]).factor == 1)
     }
+
+    @Test func hypervisorBootStartsXenWithTheImageAsItsModules() throws {
+        var command = QEMUCommand(kernel: "/out/xh/vmlinuz", initrd: "/out/xh/initramfs.cpio.zst",
+                                  append: "console=hvc0 quiet", memoryMiB: 1536, accelerator: .tcg)
+        command.hypervisor = Hypervisor(path: "/out/xh/xen", append: "console=com1 dom0_mem=512M,max:512M")
+        let argv = try command.arguments()
+        let kernel = try #require(argv.firstIndex(of: "-kernel"))
+        #expect(Array(argv[kernel..<kernel + 6]) == ["-kernel", "/out/xh/xen", "-append", "console=com1 dom0_mem=512M,max:512M",
+                                                     "-initrd", "/out/xh/vmlinuz console=hvc0 quiet,/out/xh/initramfs.cpio.zst"])
+        #expect(argv.filter { $0 == "-kernel" || $0 == "-initrd" || $0 == "-append" }.count == 3)
+        // A comma inside a module's command line is doubled, as QEMU's multiboot loader reads it.
+        command.append = "a=1,2"
+        #expect(try command.arguments().contains("/out/xh/vmlinuz a=1,,2,/out/xh/initramfs.cpio.zst"))
+        command.initrd = nil
+        #expect(throws: VMError.self) { try command.arguments() }
+    }
 }
