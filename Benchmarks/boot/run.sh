@@ -2,7 +2,8 @@
 # kiln-init's /init → READY for the router as Kiln builds and boots it (modules unsigned and with their ftrace call
 # sites made NOPs at build time, TCG CPU model qemu64+rdrand) against two baselines in the same run: the same image
 # with the modules as the distribution ships them (signatures and ftrace call sites kept), and the Kiln image booted
-# with `-cpu max`. Each variant boots under TCG twice:
+# with `-cpu max`; and, for the one-image-both-hypervisors change, the router built on a base that carries only the
+# KVM drivers (no Xen platform modules, as before the image served both). Each variant boots under TCG twice:
 # once with instruction counting (-icount shift=0,sleep=off: guest time is executed instructions, so the figure
 # does not move with the host's load) and once in real time (what `kiln test` sees; noisy on a shared machine).
 # Figures are the guest's own: the `ms` field of kiln-init's KILN events, from its CLOCK_MONOTONIC.
@@ -13,14 +14,19 @@ runs=${1:-3}
 bin=${KILN_BIN:-$(swift build -c release --show-bin-path)}
 work=$(mktemp -d /tmp/kiln-bench-boot-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-for variant in strip keep; do
+for variant in strip keep kvmonly; do
   mkdir -p "$work/$variant/Appliances"
   cp Appliances/router.yaml Appliances/router.lock "$work/$variant/Appliances/"
   cp -r Images "$work/$variant/Images"
-  sed -i -e "s/^  moduleSignatures: .*/  moduleSignatures: $variant/" -e "s/^  moduleFtrace: .*/  moduleFtrace: $variant/" \
-    "$work/$variant/Images/debian-cloud.yaml"
-  grep -q "moduleSignatures: $variant" "$work/$variant/Images/debian-cloud.yaml"
-  grep -q "moduleFtrace: $variant" "$work/$variant/Images/debian-cloud.yaml"
+  base="$work/$variant/Images/debian-cloud.yaml"
+  if [ "$variant" = kvmonly ]; then
+    sed -i -e '/^  xen: \[/d' "$base"
+    ! grep -q "xen-netfront" "$base"
+  else
+    sed -i -e "s/^  moduleSignatures: .*/  moduleSignatures: $variant/" -e "s/^  moduleFtrace: .*/  moduleFtrace: $variant/" "$base"
+    grep -q "moduleSignatures: $variant" "$base"
+    grep -q "moduleFtrace: $variant" "$base"
+  fi
   "$bin/kiln" build "$work/$variant/Appliances/router.yaml" --out "$work/$variant/out" >/dev/null
 done
 
@@ -59,9 +65,10 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # Variants: `strip` is Kiln as built and booted by default (modules unsigned, ftrace call sites resolved, one vCPU
 # under TCG, CPU model qemu64+rdrand); `keep` the same image with the modules as the distribution ships them
-# (`moduleSignatures: keep`, `moduleFtrace: keep`); `max1` the Kiln image booted with one vCPU and `-cpu max`.
+# (`moduleSignatures: keep`, `moduleFtrace: keep`); `max1` the Kiln image booted with one vCPU and `-cpu max`;
+# `kvmonly` the image without the Xen drivers (what the router was before it also ran on Xen).
 declare -A result
-variants=(strip keep max1)
+variants=(strip keep max1 kvmonly)
 for mode in icount realtime; do
   extra=(); [ "$mode" = icount ] && extra=(--qemu-arg=-icount --qemu-arg=shift=0,sleep=off)
   for variant in "${variants[@]}"; do
@@ -80,10 +87,11 @@ for mode in icount realtime; do
   for variant in "${variants[@]}"; do
     case $variant in
       strip) name="Kiln" ;; keep) name="baseline: modules as shipped" ;; max1) name="baseline: 1 vCPU, -cpu max" ;;
+      kvmonly) name="baseline: KVM drivers only" ;;
     esac
     printf '%-10s %-28s %14.1f %14.1f %16.0f\n' "$mode" "$name" "${result[$mode-$variant-ready]}" "${result[$mode-$variant-modules]}" "${result[$mode-$variant-cpu]}"
   done
-  for b in keep max1; do
+  for b in keep max1 kvmonly; do
     echo "$mode: /init→READY $b / Kiln = $(echo "scale=2; ${result[$mode-$b-ready]} / ${result[$mode-strip-ready]}" | bc)x," \
          "QEMU CPU $(echo "scale=2; ${result[$mode-$b-cpu]} / ${result[$mode-strip-cpu]}" | bc)x (median of $runs boots each)"
   done
