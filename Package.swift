@@ -68,7 +68,7 @@ let package = Package(
         ]),
         .target(name: "KilnVM", dependencies: ["KilnConfig", "KilnSystem", "CKilnShims", .product(name: "Logging", package: "swift-log")]),
         .target(name: "KilnTest", dependencies: [
-            "KilnVM", "KilnManifest", "KilnConfig", "KilnSystem", "CKilnShims",
+            "KilnVM", "KilnManifest", "KilnConfig", "KilnSystem", "KilnDeploy", "CKilnShims",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KilnDeploy", dependencies: ["KilnImage", "KilnManifest", .product(name: "Logging", package: "swift-log")]),

@@ -10,6 +10,8 @@ public struct XenHost: Sendable {
         case ssh(destination: String, port: Int?, identity: String?, options: [String])
     }
     public var transport: Transport
+    /// Put before every command, e.g. `ip netns exec NS` to reach dom0 from a network namespace.
+    public var prefix: [String] = []
 
     public init(transport: Transport) { self.transport = transport }
 
@@ -34,7 +36,9 @@ public struct XenHost: Sendable {
     }
 
     /// The argv that runs `script` in dom0's shell.
-    public func argv(_ script: String) -> [String] {
+    public func argv(_ script: String) -> [String] { prefix + hostArgv(script) }
+
+    private func hostArgv(_ script: String) -> [String] {
         switch transport {
         case .local: return ["sh", "-c", script]
         case let .ssh(destination, port, identity, options):
@@ -187,6 +191,11 @@ public struct XenDeployer {
         guard try host.succeeds("test -d \(Self.quoted(dir))") || exists(name) else { throw DeployError.notDeployed(domain: name) }
         try stop(domain: name)
         try host.run("rm -rf \(Self.quoted(dir)) \(Self.quoted(consoleLog(profile, name)))")
+    }
+
+    /// The guest's console as xenconsoled logged it since the domain was created.
+    public func console(domain name: String, profile: DeployProfile) throws -> String {
+        try host.run("cat \(Self.quoted(consoleLog(profile, name))) 2>/dev/null; true")
     }
 
     /// The `# <file> sha256 <hash>` lines of the deployed configs: what runs (`current`) and what a rollback

@@ -35,8 +35,16 @@ public struct BuildInfo: Codable, Sendable {
         public var cmdline: String
     }
 
+    /// A software bridge of the image and the NICs in it (a Xen host's guests' vifs join these).
+    public struct Bridge: Codable, Sendable, Equatable {
+        public var name: String
+        public var members: [String]
+    }
+
     public var name: String
     public var hypervisor: Hypervisor? = nil
+    /// The image's bridges, when it has any.
+    public var bridges: [Bridge]? = nil
     public var kernelRelease: String
     public var cmdline: String
     public var sourceDateEpoch: Int

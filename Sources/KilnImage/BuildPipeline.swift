@@ -98,7 +98,11 @@ public struct Builder {
         let info = try step("output") {
             // An image holding a secret (a private key) makes every output that carries it 0600 in a 0700 directory.
             let secret = layers.contains(where: \.secret)
+            // A test record survives a rebuild: `kiln deploy` compares its hashes with the files, so it vouches
+            // for identical bytes (a reproducible rebuild) and for nothing else.
+            let testRecord = FileManager.default.contents(atPath: outDir + "/tested.json")
             return try AtomicOutput.replaceDirectory(at: outDir, mode: secret ? 0o700 : 0o755) { tmp -> BuildInfo in
+                if let testRecord { try AtomicOutput.write(Array(testRecord), to: tmp + "/tested.json") }
                 let initrd = try LayerCache.concatenate(layers, to: tmp + "/initramfs.cpio.zst")
                 try FileManager.default.copyItem(atPath: kernel.vmlinuz, toPath: tmp + "/vmlinuz")
                 let vmlinuz = try Hashing.sha256(file: tmp + "/vmlinuz")
@@ -157,6 +161,9 @@ public struct Builder {
                         .merging(disks.map { ($0.file, $0.size) }) { $1 },
                     timings: [:])
                 info.hypervisor = spec.xen.map { BuildInfo.Hypervisor(file: Hypervisor.file, cmdline: $0.cmdline) }
+                if !spec.bridges.isEmpty {
+                    info.bridges = spec.bridges.map { BuildInfo.Bridge(name: $0.name.value, members: $0.members.map(\.value)) }
+                }
                 info.timings = timings
                 info.timings["total"] = (Date().timeIntervalSince(total) * 1000).rounded() / 1000
                 try AtomicOutput.write(try info.encoded(), to: tmp + "/" + BuildInfo.fileName)

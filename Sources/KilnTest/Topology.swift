@@ -22,8 +22,26 @@ public struct Topology: Decodable, Sendable {
         /// The kiln-init phase this VM's boot must fail in (e.g. `firewall`, to prove a box whose ruleset does
         /// not load stays closed). Checks then run against the failed box; reaching READY fails the run.
         public var expectFailure: String?
+        /// Run as a Xen guest of another VM of the topology (a Kiln Xen host) instead of under QEMU.
+        public var xen: XenPlacement?
 
-        enum CodingKeys: String, CodingKey { case appliance, image, memory, cpus, expectFailure = "expect-failure" }
+        enum CodingKeys: String, CodingKey { case appliance, image, memory, cpus, expectFailure = "expect-failure", xen }
+    }
+
+    /// Where a Xen guest runs and how the harness deploys it there: `kiln deploy xen` from a test host linked to
+    /// the Xen host's management NIC. The guest's NICs are the bridges the deploy profile names in dom0, so a
+    /// link to `guest.nic` is a link to the Xen host NIC in that bridge.
+    public struct XenPlacement: Decodable, Sendable {
+        /// The Xen host VM.
+        public var host: String
+        /// The deploy profile (relative to the topology): memory, vCPUs, each NIC's bridge in dom0.
+        public var profile: String
+        /// dom0 as `kiln deploy xen --connect` takes it, e.g. ssh://root@192.0.2.1.
+        public var connect: String
+        /// The test host the deploy runs from.
+        public var via: String
+        /// The SSH private key (relative to the topology).
+        public var identity: String?
     }
 
     /// A test host: a network namespace with addresses, routes and optional background commands (servers).
@@ -112,6 +130,20 @@ public enum TopologyLoader {
             if let phase = vm.expectFailure, !isValidPhaseName(phase) { fail(["vms", name, "expect-failure"], "'\(phase)' is not a kiln-init phase name") }
             if let cpus = vm.cpus, !(1...16).contains(cpus) { fail(["vms", name, "cpus"], "\(cpus) vCPUs is outside 1…16") }
             if let memory = vm.memory, !(64...16384).contains(memory) { fail(["vms", name, "memory"], "\(memory) MiB is outside 64…16384") }
+        }
+        let xenGuests = Set(topology.vms.entries.filter { $0.value.xen != nil }.map(\.key))
+        for (name, vm) in topology.vms.entries {
+            guard let xen = vm.xen else { continue }
+            if !vmNames.contains(xen.host) || xenGuests.contains(xen.host) || xen.host == name {
+                fail(["vms", name, "xen", "host"], "'\(xen.host)' is not another VM of the topology running under QEMU (a Kiln Xen host)")
+            }
+            if !hostNames.contains(xen.via) { fail(["vms", name, "xen", "via"], "'\(xen.via)' is not a host of the topology") }
+            if vm.expectFailure != nil || vm.cpus != nil || vm.memory != nil {
+                fail(["vms", name], "a Xen guest takes its memory and vCPUs from its deploy profile, and must reach READY")
+            }
+        }
+        for (i, check) in topology.checks.enumerated() where xenGuests.contains(check.on) && check.console != nil {
+            fail(["checks", "\(i)", "console"], "'\(check.on)' is a Xen guest: its console is read from dom0's log, nothing can be typed on it")
         }
         for name in hostNames where vmNames.contains(name) { fail(["hosts", name], "'\(name)' is both a VM and a host") }
         for name in hostNames.union(vmNames) where name.count > 8 || !name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }) {

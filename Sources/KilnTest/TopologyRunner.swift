@@ -14,10 +14,12 @@ public struct BootableImage: Sendable {
     public var artifacts: [String: String]
     /// A Xen host image: the hypervisor QEMU starts, with this kernel and initramfs as dom0.
     public var hypervisor: Hypervisor?
+    /// The image's bridges and their member NICs (on a Xen host, where guests' vifs go).
+    public var bridges: [String: [String]]
     public init(directory: String, kernel: String, initrd: String, cmdline: String, nics: [(name: String, mac: String?)], artifacts: [String: String],
-                hypervisor: Hypervisor? = nil) {
+                hypervisor: Hypervisor? = nil, bridges: [String: [String]] = [:]) {
         self.directory = directory; self.kernel = kernel; self.initrd = initrd; self.cmdline = cmdline; self.nics = nics; self.artifacts = artifacts
-        self.hypervisor = hypervisor
+        self.hypervisor = hypervisor; self.bridges = bridges
     }
 
     /// Memory a VM gets unless its topology entry says: a Xen host holds dom0 and its guests.
@@ -39,12 +41,14 @@ public final class TopologyRunner: @unchecked Sendable {
     public let timeoutScale: TimeoutScale
     public let logger: Logger
     private let fabric = Fabric()
+    private let xenGuests: XenGuests
     private var vms: [String: VirtualMachine] = [:]
     private var background: [ManagedProcess] = []
     private let lock = NSLock()
 
     public init(topology: Topology, path: String, accelerator: Accelerator, timeoutScale: TimeoutScale = .fromEnvironment(), logger: Logger) {
         self.topology = topology; self.path = path; self.accelerator = accelerator; self.timeoutScale = timeoutScale; self.logger = logger
+        xenGuests = XenGuests(topology: topology, path: path)
     }
 
     /// Boots, checks, tears down. `images` maps each VM name to its built image.
@@ -55,8 +59,15 @@ public final class TopologyRunner: @unchecked Sendable {
         var checks: [CheckResult] = []
         do {
             Fabric.removeStale()
-            try fabric.setUp(topology, nics: images.mapValues { $0.nics.map(\.name) })
+            let guests = xenGuests.names
+            try fabric.setUp(try xenGuests.resolvingLinks(images: images),
+                             nics: images.filter { !guests.contains($0.key) }.mapValues { $0.nics.map(\.name) })
             results = bootAll(images: images, timeout: bootTimeout)
+            // Xen guests go onto their Xen host once it is up, one after another (each is a boot inside a VM).
+            for (name, _) in topology.vms.entries where guests.contains(name) && results.allSatisfy(\.asExpected) {
+                guard let image = images[name] else { continue }
+                results.append(xenGuests.deploy(name, image: image, fabric: fabric, readyTimeout: timeoutScale.scale(max(bootTimeout, 80)), logger: logger))
+            }
             if results.allSatisfy(\.asExpected) {
                 try startBackground()
                 let runner = CheckRunner(fabric: fabric, timeoutScale: timeoutScale.factor)
@@ -82,7 +93,7 @@ public final class TopologyRunner: @unchecked Sendable {
     }
 
     private func bootAll(images: [String: BootableImage], timeout: Double) -> [VMResult] {
-        let entries = topology.vms.entries
+        let entries = topology.vms.entries.filter { $0.value.xen == nil }
         let results = ResultSlots(count: entries.count)
         let group = DispatchGroup()
         for (i, (name, spec)) in entries.enumerated() {
@@ -151,7 +162,9 @@ public final class TopologyRunner: @unchecked Sendable {
     }
 
     private func eventCheck(_ check: Topology.CheckSpec, event: String) -> CheckResult {
-        let seen = lock.withLock { vms[check.on] }?.console?.events.contains { $0.name == event } ?? false
+        let seen = xenGuests.names.contains(check.on)
+            ? xenGuests.consoleEvents(check.on).contains { $0.name == event }
+            : lock.withLock { vms[check.on] }?.console?.events.contains { $0.name == event } ?? false
         let expectSeen = (check.expect ?? .ok) == .ok
         return CheckResult(name: CheckRunner.name(of: check), passed: seen == expectSeen,
                            detail: seen ? "event '\(event)' seen on the console" : "event '\(event)' not seen", seconds: 0)
@@ -196,7 +209,9 @@ public final class TopologyRunner: @unchecked Sendable {
     private func lineCheck(_ check: Topology.CheckSpec, pattern: String) -> CheckResult {
         let started = Date()
         let name = CheckRunner.name(of: check)
-        guard let vm = lock.withLock({ vms[check.on] }) else {
+        let guest = xenGuests.names.contains(check.on)
+        let vm = lock.withLock({ vms[check.on] })
+        guard guest || vm != nil else {
             return CheckResult(name: name, passed: false, detail: "no VM '\(check.on)'", seconds: 0)
         }
         let match: ConsoleLineMatch
@@ -206,9 +221,9 @@ public final class TopologyRunner: @unchecked Sendable {
         let deadline = started.addingTimeInterval((check.timeout ?? 3) * timeoutScale.factor)
         var found: String?
         while true {
-            found = match.first(in: (vm.console?.tail ?? []).map(\.text))
-            if found != nil || Date() >= deadline || vm.termination != nil { break }
-            usleep(200_000)
+            found = match.first(in: guest ? xenGuests.consoleLines(check.on) : (vm?.console?.tail ?? []).map(\.text))
+            if found != nil || Date() >= deadline || vm?.termination != nil { break }
+            usleep(guest ? 1_000_000 : 200_000)
         }
         let expectFound = (check.expect ?? .ok) == .ok
         return CheckResult(name: name, passed: (found != nil) == expectFound,
@@ -263,6 +278,7 @@ public final class TopologyRunner: @unchecked Sendable {
         }
         for p in procs { p.close(grace: 0.5) }
         for vm in machines { vm.stop(grace: 1) }
+        xenGuests.tearDown()
         fabric.tearDown()
     }
 }

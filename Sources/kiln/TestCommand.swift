@@ -51,7 +51,8 @@ struct Test: ParsableCommand {
             images[name] = BootableImage(
                 directory: directory, kernel: directory + "/vmlinuz", initrd: directory + "/initramfs.cpio.zst", cmdline: info.cmdline,
                 nics: info.nics.map { ($0.name, $0.mac) }, artifacts: Dictionary(uniqueKeysWithValues: info.artifacts.map { ($0.file, $0.sha256) }),
-                hypervisor: info.hypervisor.map { Hypervisor(path: directory + "/" + $0.file, append: $0.cmdline) })
+                hypervisor: info.hypervisor.map { Hypervisor(path: directory + "/" + $0.file, append: $0.cmdline) },
+                bridges: Dictionary((info.bridges ?? []).map { ($0.name, $0.members) }, uniquingKeysWith: { a, _ in a }))
         }
         // `run:` checks may call Kiln itself (e.g. `kiln deploy xen` onto a Xen host VM of the topology): they get
         // this kiln as $KILN, the output root as $KILN_OUT and the topology's folder as $KILN_TOPOLOGY_DIR.
