@@ -87,7 +87,9 @@ enum XenHost {
 enum XenHotplug {
     static let actions: Set<String> = ["online", "offline", "add", "remove"]
 
-    static func run(action: String, environment: (String) -> String?) -> Int32 {
+    static func processEnvironment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+
+    static func run(action: String, environment: (String) -> String? = processEnvironment) -> Int32 {
         guard let backend = environment("XENBUS_PATH"), let vif = environment("vif") else {
             FileHandleless.stderr("kiln-init: a vif hotplug call needs XENBUS_PATH and vif in its environment\n")
             return 2

@@ -61,7 +61,7 @@ import Testing
     @Test func theBaseListsEachPlatformsDrivers() throws {
         let spec = try ManifestLoader.load(try ManifestLoaderTests().write("apiVersion: kiln/v1\nname: p\nbase: debian-cloud\n"))
         #expect(spec.platformModules[.kvm] == ["virtio_pci", "virtio_net"])
-        #expect(spec.platformModules[.xen] == ["xen-netfront", "xen-blkfront"])
+        #expect(spec.platformModules[.xen] == ["xen-netfront"])
         #expect(!spec.modules.contains("virtio_net"))
     }
 }
