@@ -98,7 +98,7 @@ public struct ModulePlan: Sendable, Equatable {
 }
 
 /// The hypervisor an image runs on, as far as its drivers go: `kvm` is every virtio machine (QEMU with KVM or
-/// TCG, libvirt), `xen` a Xen domain (PV, PVH or HVM), whose NICs and disks are netfront and blkfront.
+/// TCG, libvirt), `xen` a Xen domain (PV, PVH or HVM), whose NICs are netfront.
 public enum Platform: String, Sendable, Equatable, Hashable, CaseIterable, Codable {
     case kvm, xen
 }
