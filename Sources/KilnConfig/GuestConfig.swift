@@ -93,6 +93,8 @@ public struct GuestTunTap: Codable, Sendable, Equatable {
     /// The service that attaches to the device (`vpn`). The runtime then lets go of its descriptor, since a
     /// single-queue TUN takes one reader; otherwise it keeps the device open for the box's lifetime.
     public var service: String?
+    /// The device's MTU; the kernel's default when nil.
+    public var mtu: Int?
     public init(name: InterfaceName, mode: Mode, addresses: [CIDR], routes: [CIDR]? = nil, service: String? = nil) {
         self.name = name; self.mode = mode; self.addresses = addresses; self.routes = routes; self.service = service
     }

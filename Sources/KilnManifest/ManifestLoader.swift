@@ -14,7 +14,7 @@ public enum ManifestLoader {
     /// the manifest's directory tree unless `allowHostFiles`.
     public static func load(_ path: String, allowHostFiles: Bool = false) throws -> ApplianceSpec {
         let text = try readText(path)
-        let (manifest, locator) = try ManifestDecoder(file: path).decodeLocated(ApplianceManifest.self, from: text)
+        var (manifest, locator) = try ManifestDecoder(file: path).decodeLocated(ApplianceManifest.self, from: text)
         var problems: [ManifestError] = []
         var warnings: [ManifestError] = []
         func fail(_ keys: [String], _ message: String) { problems.append(locator.error(keys.map(key), message)) }
@@ -22,6 +22,17 @@ public enum ManifestLoader {
             var w = locator.error(keys.map(key), message)
             w.isWarning = true
             warnings.append(w)
+        }
+        // A wg-quick file becomes the vpn: section before anything reads it (the firewall opens its port).
+        if let reference = manifest.vpn?.wgQuick {
+            manifest.vpn = WGQuickImport.section(reference, interface: manifest.vpn?.interface,
+                                                 manifestDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path,
+                                                 problems: &problems) { location, message in
+                var w = ManifestError(location: location, path: "vpn.wgQuick", message: message)
+                w.isWarning = true
+                warnings.append(w)
+            }
+            if manifest.vpn == nil { throw ManifestErrors(errors: problems) }
         }
 
         if manifest.apiVersion != apiVersion { fail(["apiVersion"], "unsupported apiVersion '\(manifest.apiVersion)'; expected '\(apiVersion)'") }

@@ -126,10 +126,50 @@ public struct VPNSection: Decodable, Sendable {
     public var listenPort: Int
     public var privateKey: SecretSource
     public var peers: [VPNPeerSpec]
+    /// The tunnel's MTU (default: the kernel's for a TUN device, 1500).
+    public var mtu: Int?
+    /// `wgQuick: { file: site.conf }`: everything but `interface` comes from a wg-quick file (see `WGQuickFile`).
+    public var wgQuick: WGQuickReference?
+
+    public struct WGQuickReference: Decodable, Sendable {
+        public var file: String
+        public init(file: String) { self.file = file }
+    }
+
+    enum CodingKeys: String, CodingKey { case interface, addresses, listenPort, privateKey, peers, mtu, wgQuick }
+
+    public init(interface: String?, addresses: [CIDR], listenPort: Int, privateKey: SecretSource, peers: [VPNPeerSpec], mtu: Int? = nil) {
+        self.interface = interface; self.addresses = addresses; self.listenPort = listenPort; self.privateKey = privateKey
+        self.peers = peers; self.mtu = mtu
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        interface = try c.decodeIfPresent(String.self, forKey: .interface)
+        wgQuick = try c.decodeIfPresent(WGQuickReference.self, forKey: .wgQuick)
+        mtu = try c.decodeIfPresent(Int.self, forKey: .mtu)
+        if wgQuick != nil {
+            // Filled from the file by the loader; the keys themselves are refused beside it.
+            addresses = []; listenPort = 0; privateKey = SecretSource(); peers = []
+            for key in [CodingKeys.addresses, .listenPort, .privateKey, .peers, .mtu] where c.contains(key) {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription:
+                    "'\(key.stringValue)' comes from the wg-quick file named by wgQuick; set it there")
+            }
+        } else {
+            addresses = try c.decode([CIDR].self, forKey: .addresses)
+            listenPort = try c.decode(Int.self, forKey: .listenPort)
+            privateKey = try c.decode(SecretSource.self, forKey: .privateKey)
+            peers = try c.decode([VPNPeerSpec].self, forKey: .peers)
+        }
+    }
 }
 
 /// One peer: its public key, the prefixes routed to it (cryptokey routing), where to reach it.
 public struct VPNPeerSpec: Decodable, Sendable {
+    public init(publicKey: String, presharedKey: SecretSource?, allowedIPs: [CIDR], endpoint: String?, persistentKeepalive: Int?) {
+        self.publicKey = publicKey; self.presharedKey = presharedKey; self.allowedIPs = allowedIPs
+        self.endpoint = endpoint; self.persistentKeepalive = persistentKeepalive
+    }
     public var publicKey: String
     public var presharedKey: SecretSource?
     public var allowedIPs: [CIDR]
@@ -144,4 +184,10 @@ public struct VPNPeerSpec: Decodable, Sendable {
 public struct SecretSource: Decodable, Sendable {
     public var file: String?
     public var env: String?
+    /// A key already read from a wg-quick file, and where (`site.conf:3`); never decoded from a manifest.
+    public var imported: (text: String, origin: String)?
+
+    enum CodingKeys: String, CodingKey { case file, env }
+    public init(file: String? = nil, env: String? = nil) { self.file = file; self.env = env }
+    public init(imported text: String, origin: String) { imported = (text, origin) }
 }

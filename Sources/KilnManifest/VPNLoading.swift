@@ -80,9 +80,11 @@ enum VPNLoading {
         guard problems.count == before, let name, let privateKey else { return nil }
         let config = VPNConfig(interface: name.value, privateKey: Base64.encode(privateKey), listenPort: UInt16(section.listenPort),
                                address: section.addresses, peers: peers)
-        return VPNRole(config: config, tunnel: GuestTunTap(name: name, mode: .tun, addresses: section.addresses,
-                                                            routes: routes(peers: peers, addresses: section.addresses),
-                                                            service: "vpn"))
+        if let mtu = section.mtu, !(1280...65535).contains(mtu) { fail(["vpn", "mtu"], "MTU \(mtu) is outside 1280-65535"); return nil }
+        var tunnel = GuestTunTap(name: name, mode: .tun, addresses: section.addresses,
+                                 routes: routes(peers: peers, addresses: section.addresses), service: "vpn")
+        tunnel.mtu = section.mtu
+        return VPNRole(config: config, tunnel: tunnel)
     }
 
     /// Routes through the tunnel for every allowed prefix, except the ones the interface's own addresses
@@ -109,6 +111,9 @@ enum VPNLoading {
         let text: String
         let origin: String
         switch (source.file, source.env) {
+        case (nil, nil) where source.imported != nil:
+            text = source.imported?.text ?? ""
+            origin = source.imported?.origin ?? "the wg-quick file"
         case let (file?, nil):
             let full = file.hasPrefix("/") || manifestDirectory.isEmpty ? file : manifestDirectory + "/" + file
             guard let data = FileManager.default.contents(atPath: full) else {

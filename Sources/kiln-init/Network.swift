@@ -87,6 +87,7 @@ enum Network {
             let device = try TunDevice.open(name: t.name.value, tap: t.mode == .tap, persistent: true)
             let index = try nl.link(named: t.name.value).index
             for a in t.addresses { try nl.addAddress(index: index, bytes: a.address.bytes, prefix: UInt8(a.prefixLength)) }
+            if let mtu = t.mtu { try nl.setMTU(index: index, mtu: UInt32(mtu)) }
             try nl.setUp(index: index)
             for r in t.routes ?? [] {
                 try nl.addRoute(destination: r.network.bytes, prefix: UInt8(r.prefixLength), gateway: nil, oif: index, metric: nil)

@@ -19,7 +19,7 @@ struct Kiln: ParsableCommand {
         3 the environment is missing something (a tool, the network, a cache entry with --offline).
         """,
         version: KilnVersion.current,
-        subcommands: [Build.self, Boot.self, Test.self, Deploy.self, Validate.self, Schema.self, Lock.self],
+        subcommands: [Build.self, Boot.self, Test.self, Deploy.self, Validate.self, Schema.self, Lock.self, VPN.self],
         defaultSubcommand: nil
     )
 
@@ -93,5 +93,30 @@ enum CLIErrors {
     static func fail(_ message: String, code: Int32) -> ExitCode {
         FileHandle.standardError.write(Data(("kiln: error: " + message + "\n").utf8))
         return ExitCode(code)
+    }
+}
+
+/// `kiln vpn import site.conf`: a wg-quick file as the manifest's `vpn:` section.
+struct VPN: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vpn", abstract: "WireGuard helpers.", subcommands: [VPNImport.self])
+}
+
+struct VPNImport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Print the vpn: section a wg-quick file amounts to (its keys are not printed).",
+        discussion: """
+        Or use the file as it is: vpn: { wgQuick: { file: site.conf } }. PreUp/PostUp/PreDown/PostDown, Table, FwMark
+        and SaveConfig = true cannot be honoured and are errors at their line; DNS is read but not applied.
+        """)
+
+    @Argument(help: "The wg-quick file, e.g. /etc/wireguard/wg0.conf.")
+    var file: String
+
+    func run() throws {
+        let (yaml, warnings) = try CLIErrors.manifest { try WGQuickImport.importYAML(path: file) }
+        for warning in warnings { FileHandle.standardError.write(Data((warning.description + "\n").utf8)) }
+        print(yaml, terminator: "")
     }
 }
