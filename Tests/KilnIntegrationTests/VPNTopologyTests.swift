@@ -12,6 +12,34 @@ struct VPNTopologyTests {
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// An appliance built from a wg-quick file as it is, against a real wg-quick (wireguard-go) peer on the
+    /// counterpart file; nothing of the peer's is left after the run.
+    @Test func wgQuickPeerWorksAgainstAnApplianceBuiltFromItsCounterpart() throws {
+        let out = try Kiln.temporaryDirectory("wgq")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let r = try Kiln.run(["test", "Appliances/vpn-wgquick.topology.yaml", "--out", out])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        for check in [
+            "the wg-quick peer reaches the appliance's tunnel address",
+            "the wg-quick peer reaches the LAN behind the appliance",
+            "the LAN reaches the wg-quick peer through the tunnel",
+            "the appliance saw the handshake",
+        ] {
+            #expect(r.stdout.contains("PASS \(check) ("), "\(check): \(r.stdout)")
+        }
+        for key in ["vpn-a.key", "vpn-b.key", "vpn-ab.psk"] {
+            let secret = try VPNTopologyTests.testKey(key)
+            #expect(!r.stdout.contains(secret) && !r.stderr.contains(secret), "\(key) appears in kiln test's output")
+        }
+        #expect(Kiln.leftovers(of: r.pid).isEmpty, "\(Kiln.leftovers(of: r.pid))")
+        // The peer's wireguard-go (interface kwgq<shell pid>) ends with the run.
+        let survivors = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { entry in
+            guard Int32(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+            return String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).hasPrefix("wireguard-go -f kwgq")
+        }
+        #expect(survivors.isEmpty, "wireguard-go left running: \(survivors)")
+    }
+
     @Test func twoKilnGatewaysLinkTwoLANs() throws {
         let out = try Kiln.temporaryDirectory("vpn")
         defer { try? FileManager.default.removeItem(atPath: out) }
