@@ -100,10 +100,29 @@ public struct LibvirtDeployer {
                                       artifacts: artifacts + previous.map { .init(role: "previous", file: $0.file, sha256: $0.sha256, volume: $0.volume) })
     }
 
-    /// Defines and starts a new domain, then waits for READY.
+    /// Defines and starts a new domain, then waits for READY. A deploy that fails at any step leaves the host as
+    /// it was: the domain is destroyed and undefined and the volumes uploaded for it deleted, so the next deploy
+    /// (after fixing, say, a missing bridge) does not find it "already exists".
     public func deploy(image: DeployImage, profile: DeployProfile, hashes: [String: String]) throws -> Result {
-        let domain = try prepare(image: image, profile: profile, hashes: hashes)
-        return try defineAndStart(domain, pool: profile.libvirt.pool)
+        let name = profile.name ?? image.info.name
+        if (try? virsh(["dominfo", name])) != nil {
+            throw DeployError.command(argv: ["virsh", "define"], status: 1,
+                                      stderr: "domain '\(name)' already exists: use `kiln deploy upgrade`, or undefine it first")
+        }
+        do {
+            return try defineAndStart(try prepare(image: image, profile: profile, hashes: hashes), pool: profile.libvirt.pool)
+        } catch {
+            let pool = profile.libvirt.pool
+            _ = try? virsh(["destroy", name])
+            _ = try? virsh(["undefine", name, "--nvram"])
+            for file in (try? image.files(for: profile.boot)) ?? [] {
+                _ = try? virsh(["vol-delete", "--pool", pool, Self.volumeName(domain: name, file: file, sha256: hashes[file] ?? "")])
+            }
+            _ = try? virsh(["pool-refresh", pool])
+            _ = try? virsh(["vol-delete", "--pool", pool, Self.consoleVolume(domain: name)])
+            logger.error("deploy of \(name) failed; removed what it defined and uploaded")
+            throw error
+        }
     }
 
     /// Replaces a running domain's image, keeping the replaced one's volumes for `rollback`.

@@ -66,6 +66,35 @@ import Testing
     }
 }
 
+extension LibvirtLiveTests {
+    /// A deploy that fails (its bridge does not exist) leaves no domain and no volume, so the fixed deploy
+    /// succeeds instead of failing with "already exists".
+    @Test(.enabled(if: runnable), .timeLimit(.minutes(5)))
+    func aFailedDeployLeavesTheHostAsItWas() throws {
+        let daemon = try LibvirtSandbox()
+        defer { daemon.tearDown() }
+        let image = try DeployImage(directory: Self.image ?? "")
+        try HostTool.check(["virsh", "-c", daemon.uri, "pool-create-as", "kiln-test", "dir", "--target", daemon.pool])
+        let deployer = LibvirtDeployer(uri: daemon.uri, logger: Logger(label: "kiln.deploy.test"), readyTimeout: 120)
+        let hashes = try image.verify(["vmlinuz", "initramfs.cpio.zst"], allowUntested: true)
+        let broken = DeployProfile(name: "kiln-fail", memory: 256, vcpus: 1,
+                                   nics: [("wan", .init(bridge: "kiln-no-such-br")), ("lan", .init(tap: "kfl0"))],
+                                   libvirt: .init(type: "qemu", pool: "kiln-test"))
+        #expect(throws: DeployError.self) { try deployer.deploy(image: image, profile: broken, hashes: hashes) }
+        let defined = try HostTool.check(["virsh", "-c", daemon.uri, "list", "--all", "--name"])
+        #expect(defined.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "left defined: \(defined)")
+        let volumes = try FileManager.default.contentsOfDirectory(atPath: daemon.pool)
+        #expect(volumes.isEmpty, "left in the pool: \(volumes)")
+
+        let fixed = DeployProfile(name: "kiln-fail", memory: 256, vcpus: 1,
+                                  nics: [("wan", .init(tap: "kfw0")), ("lan", .init(tap: "kfl0"))],
+                                  libvirt: .init(type: "qemu", pool: "kiln-test"))
+        let result = try deployer.deploy(image: image, profile: fixed, hashes: hashes)
+        #expect(result.readyAfter != nil)
+        try deployer.undefine(domain: "kiln-fail", pool: "kiln-test")
+    }
+}
+
 /// A libvirtd the test starts and stops: private mount + network namespaces, state in a scratch directory.
 final class LibvirtSandbox {
     let root: String
