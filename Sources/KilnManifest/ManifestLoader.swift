@@ -86,6 +86,14 @@ public enum ManifestLoader {
             }
         }
 
+        // Each interface is a virtio NIC in its own PCI slot; more than fit would fail only at boot.
+        let withDisk = (base.formats ?? []).contains { $0 != .kernelInitrd }
+        let capacity = PCISlots.nicCapacity(withDisk: withDisk)
+        if let name = manifest.interfaces?.entries.dropFirst(capacity).first?.key {
+            fail(["interfaces", name], "\(manifest.interfaces?.entries.count ?? 0) interfaces do not fit: a VM has PCI slots for \(capacity) NICs"
+                 + (withDisk ? " beside its boot disk (the base builds disk images)" : "") + "; this is number \(capacity + 1)")
+        }
+
         var bridges: [GuestBridge] = []
         for (name, spec) in manifest.bridges?.entries ?? [] {
             let keys = ["bridges", name]
@@ -229,6 +237,9 @@ public enum ManifestLoader {
             packages: Array(Set(base.packages + (manifest.packages ?? []) + (xen.map { [$0.hypervisorPackage, $0.toolsPackage] } ?? []))).sorted(),
             modules: unique(modules), router: manifest.router, switch: manifest.switch, firewall: firewall, wanopt: wanopt, vpn: vpn)
         spec.programPackages = manifest.packages ?? []
+        for (i, name) in base.packages.enumerated() { spec.packageLocations[name] = baseLocator.location([key("packages"), AnyCodingKey(intValue: i)]) }
+        spec.packageLocations[base.kernel.package] = baseLocator.location([key("kernel"), key("package")])
+        for (i, name) in (manifest.packages ?? []).enumerated() { spec.packageLocations[name] = locator.location([key("packages"), AnyCodingKey(intValue: i)]) }
         spec.xen = xen
         for platform in Platform.allCases {
             let names = base.platformModules?[platform] ?? []
