@@ -73,7 +73,7 @@ let package = Package(
         ]),
         .target(name: "KilnDeploy", dependencies: ["KilnImage", "KilnManifest", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "kiln", dependencies: [
-            "KilnManifest", "KilnPackages", "KilnImage", "KilnVM", "KilnTest", "KilnDeploy",
+            "KilnManifest", "KilnPackages", "KilnImage", "KilnSystem", "KilnVM", "KilnTest", "KilnDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
