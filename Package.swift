@@ -81,7 +81,7 @@ let package = Package(
         // Helpers shared by the test targets: a fixed-seed generator, commands with a deadline, temporary
         // directories and network namespaces that are removed afterwards.
         .target(name: "KilnTestSupport", dependencies: ["KilnSystem"], path: "Tests/KilnTestSupport"),
-        .testTarget(name: "KilnConfigTests", dependencies: ["KilnConfig"]),
+        .testTarget(name: "KilnConfigTests", dependencies: ["KilnConfig", "KilnTestSupport"]),
         .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnWANOpt", "KilnVPN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"], exclude: ["Helpers"]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"]),

@@ -12,7 +12,9 @@ public enum ManifestLoader {
     /// Loads `path`; the base is looked up as `Images/<base>.yaml` beside the manifest's folder, its parent,
     /// or the current directory. Throws `ManifestErrors` listing every problem found. `files:` sources must lie in
     /// the manifest's directory tree unless `allowHostFiles`.
-    public static func load(_ path: String, allowHostFiles: Bool = false) throws -> ApplianceSpec {
+    /// `environment` holds the variables `{ env: NAME }` secrets are read from (the process's by default).
+    public static func load(_ path: String, allowHostFiles: Bool = false,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ApplianceSpec {
         let text = try readText(path)
         var (manifest, locator) = try ManifestDecoder(file: path).decodeLocated(ApplianceManifest.self, from: text)
         var problems: [ManifestError] = []
@@ -121,7 +123,7 @@ public enum ManifestLoader {
         }
         var vpn: VPNRole?
         if let section = manifest.vpn {
-            vpn = VPNLoading.load(section, claim: claim, manifestDirectory: manifestDir, environment: ProcessInfo.processInfo.environment,
+            vpn = VPNLoading.load(section, claim: claim, manifestDirectory: manifestDir, environment: environment,
                                   locator: locator, problems: &problems, warn: warn)
             if let vpn { tuntap.append(vpn.tunnel) }
         }
@@ -206,7 +208,7 @@ public enum ManifestLoader {
         if let section = manifest.wanopt {
             let names = Set(interfaces.map(\.name.value) + vlans.map(\.name.value) + bridges.map(\.name.value))
             if let compiled = compileWANOpt(section, applianceName: manifest.name, interfaceNames: names,
-                                            manifestDirectory: manifestDir, fail: fail, warn: warn) {
+                                            manifestDirectory: manifestDir, environment: environment, fail: fail, warn: warn) {
                 wanopt = compiled.config
                 files.append(compiled.key)
             }
