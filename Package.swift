@@ -57,7 +57,7 @@ let package = Package(
         ),
 
         // Host modules.
-        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", "KilnSwitch", "KilnWANOpt", "KilnVPN", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnSystem", "KilnDHCP", "KilnFirewall", "KilnSwitch", "KilnWANOpt", "KilnVPN", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnPackages", dependencies: [
             "KilnSystem", "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
