@@ -77,7 +77,7 @@ public final class RunRecord: @unchecked Sendable {
     /// Ends the recorded children of every run in `directory` that is no longer alive and removes its file.
     static func sweep(_ directory: String) -> [pid_t] {
         var killed: [pid_t] = []
-        for name in entries(directory) where name.hasSuffix(".children") {
+        for name in FileSystem.entries(directory) where name.hasSuffix(".children") {
             let owner = name.dropLast(".children".count).split(separator: "-")
             guard owner.count == 2, let pid = pid_t(owner[0]), let start = UInt64(owner[1]) else { continue }
             if pid == getpid() || startTime(of: pid) == start { continue }
@@ -103,17 +103,6 @@ public final class RunRecord: @unchecked Sendable {
             unlink(file)
         }
         return killed
-    }
-
-    private static func entries(_ directory: String) -> [String] {
-        guard let dir = opendir(directory) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 
     /// Field 22 of /proc/<pid>/stat (clock ticks after boot): with the pid, it names one process for good.
