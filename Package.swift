@@ -57,7 +57,7 @@ let package = Package(
         ),
 
         // Host modules.
-        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnDHCP", "KilnFirewall", "KilnSwitch", "KilnWANOpt", "KilnVPN", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnManifest", dependencies: ["KilnConfig", "KilnSystem", "KilnDHCP", "KilnFirewall", "KilnSwitch", "KilnWANOpt", "KilnVPN", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnPackages", dependencies: [
             "KilnSystem", "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -73,7 +73,7 @@ let package = Package(
         ]),
         .target(name: "KilnDeploy", dependencies: ["KilnImage", "KilnManifest", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "kiln", dependencies: [
-            "KilnManifest", "KilnPackages", "KilnImage", "KilnVM", "KilnTest", "KilnDeploy",
+            "KilnManifest", "KilnPackages", "KilnImage", "KilnSystem", "KilnVM", "KilnTest", "KilnDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -81,7 +81,7 @@ let package = Package(
         // Helpers shared by the test targets: a fixed-seed generator, commands with a deadline, temporary
         // directories and network namespaces that are removed afterwards.
         .target(name: "KilnTestSupport", dependencies: ["KilnSystem"], path: "Tests/KilnTestSupport"),
-        .testTarget(name: "KilnConfigTests", dependencies: ["KilnConfig"]),
+        .testTarget(name: "KilnConfigTests", dependencies: ["KilnConfig", "KilnTestSupport"]),
         .testTarget(name: "KilnManifestTests", dependencies: ["KilnManifest", "KilnWANOpt", "KilnVPN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPackagesTests", dependencies: ["KilnPackages"], exclude: ["Helpers"]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"]),

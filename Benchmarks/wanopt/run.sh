@@ -52,8 +52,8 @@ fail() { echo "wanopt bench: $*" >&2; exit 1; }
 if [ -n "${KILN_BIN:-}" ]; then
     KILN_INIT="$KILN_BIN/kiln-init"
 else
-    (cd "$ROOT" && swift build -c release --static-swift-stdlib --product kiln-init >&2)
-    KILN_INIT="$(cd "$ROOT" && swift build -c release --show-bin-path)/kiln-init"
+    (cd "$ROOT" && swift build -c release --scratch-path .build-guest --static-swift-stdlib --product kiln-init >&2)
+    KILN_INIT="$(cd "$ROOT" && swift build -c release --scratch-path .build-guest --show-bin-path)/kiln-init"
 fi
 [ -x "$KILN_INIT" ] || fail "no kiln-init at $KILN_INIT"
 source "$ROOT/Benchmarks/dedup/common.sh"

@@ -88,7 +88,9 @@ public enum DiskFormats {
         try FileSystem.makeDirectories(root)
         var times = [timespec(tv_sec: epoch, tv_nsec: 0), timespec(tv_sec: epoch, tv_nsec: 0)]
         try FileSystem.check("utimensat", root) { utimensat(AT_FDCWD, root, &times, 0) }
-        try run(["xorriso", "-no_rc", "-abort_on", "FAILURE", "-outdev", output, "-volid", "KILN", "-map", root, "/",
+        // Rock Ridge would record the building user's uid and gid: files of the ISO belong to root whoever builds.
+        try run(["xorriso", "-no_rc", "-abort_on", "FAILURE", "-outdev", output, "-volid", "KILN", "-uid", "0", "-gid", "0",
+                 "-map", root, "/",
                  "-append_partition", "2", "0xef", esp,
                  "-boot_image", "any", "efi_path=--interval:appended_partition_2:all::",
                  "-boot_image", "any", "platform_id=0xef", "-boot_image", "any", "emul_type=no_emulation",

@@ -25,6 +25,8 @@ public struct ApplianceSpec: Sendable {
     /// their libraries, so services can run them (`wg` from wireguard-tools). The base's packages only
     /// provide libraries.
     public var programPackages: [String] = []
+    /// Where each package named by the manifest or its base is written, for errors about the package itself.
+    public var packageLocations: [String: SourceLocation] = [:]
     /// Kernel modules: the base's set plus the manifest's extras plus what the roles need.
     public var modules: [String]
     /// Modules only one platform loads (the base's `platformModules`), by platform.

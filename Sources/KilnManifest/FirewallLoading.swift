@@ -18,8 +18,7 @@ enum FirewallLoading {
         guard problems.isEmpty else { return nil }
         let ruleset = FirewallCompiler.compile(spec)
         do {
-            let nft = try Nftables()
-            try nft.check(ruleset)
+            try RulesetCheck.check(ruleset)
         } catch {
             let explained = ruleset.explain(error)
             for d in explained.diagnostics.isEmpty ? [NftDiagnostic(line: nil, columns: nil, message: explained.output, text: nil, origin: nil)] : explained.diagnostics {

@@ -12,7 +12,9 @@ public enum ManifestLoader {
     /// Loads `path`; the base is looked up as `Images/<base>.yaml` beside the manifest's folder, its parent,
     /// or the current directory. Throws `ManifestErrors` listing every problem found. `files:` sources must lie in
     /// the manifest's directory tree unless `allowHostFiles`.
-    public static func load(_ path: String, allowHostFiles: Bool = false) throws -> ApplianceSpec {
+    /// `environment` holds the variables `{ env: NAME }` secrets are read from (the process's by default).
+    public static func load(_ path: String, allowHostFiles: Bool = false,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ApplianceSpec {
         let text = try readText(path)
         var (manifest, locator) = try ManifestDecoder(file: path).decodeLocated(ApplianceManifest.self, from: text)
         var problems: [ManifestError] = []
@@ -86,6 +88,14 @@ public enum ManifestLoader {
             }
         }
 
+        // Each interface is a virtio NIC in its own PCI slot; more than fit would fail only at boot.
+        let withDisk = (base.formats ?? []).contains { $0 != .kernelInitrd }
+        let capacity = PCISlots.nicCapacity(withDisk: withDisk)
+        if let name = manifest.interfaces?.entries.dropFirst(capacity).first?.key {
+            fail(["interfaces", name], "\(manifest.interfaces?.entries.count ?? 0) interfaces do not fit: a VM has PCI slots for \(capacity) NICs"
+                 + (withDisk ? " beside its boot disk (the base builds disk images)" : "") + "; this is number \(capacity + 1)")
+        }
+
         var bridges: [GuestBridge] = []
         for (name, spec) in manifest.bridges?.entries ?? [] {
             let keys = ["bridges", name]
@@ -113,7 +123,7 @@ public enum ManifestLoader {
         }
         var vpn: VPNRole?
         if let section = manifest.vpn {
-            vpn = VPNLoading.load(section, claim: claim, manifestDirectory: manifestDir, environment: ProcessInfo.processInfo.environment,
+            vpn = VPNLoading.load(section, claim: claim, manifestDirectory: manifestDir, environment: environment,
                                   locator: locator, problems: &problems, warn: warn)
             if let vpn { tuntap.append(vpn.tunnel) }
         }
@@ -198,7 +208,7 @@ public enum ManifestLoader {
         if let section = manifest.wanopt {
             let names = Set(interfaces.map(\.name.value) + vlans.map(\.name.value) + bridges.map(\.name.value))
             if let compiled = compileWANOpt(section, applianceName: manifest.name, interfaceNames: names,
-                                            manifestDirectory: manifestDir, fail: fail, warn: warn) {
+                                            manifestDirectory: manifestDir, environment: environment, fail: fail, warn: warn) {
                 wanopt = compiled.config
                 files.append(compiled.key)
             }
@@ -229,6 +239,9 @@ public enum ManifestLoader {
             packages: Array(Set(base.packages + (manifest.packages ?? []) + (xen.map { [$0.hypervisorPackage, $0.toolsPackage] } ?? []))).sorted(),
             modules: unique(modules), router: manifest.router, switch: manifest.switch, firewall: firewall, wanopt: wanopt, vpn: vpn)
         spec.programPackages = manifest.packages ?? []
+        for (i, name) in base.packages.enumerated() { spec.packageLocations[name] = baseLocator.location([key("packages"), AnyCodingKey(intValue: i)]) }
+        spec.packageLocations[base.kernel.package] = baseLocator.location([key("kernel"), key("package")])
+        for (i, name) in (manifest.packages ?? []).enumerated() { spec.packageLocations[name] = locator.location([key("packages"), AnyCodingKey(intValue: i)]) }
         spec.xen = xen
         for platform in Platform.allCases {
             let names = base.platformModules?[platform] ?? []

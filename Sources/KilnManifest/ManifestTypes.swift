@@ -190,4 +190,14 @@ public struct SecretSource: Decodable, Sendable {
     enum CodingKeys: String, CodingKey { case file, env }
     public init(file: String? = nil, env: String? = nil) { self.file = file; self.env = env }
     public init(imported text: String, origin: String) { imported = (text, origin) }
+
+    /// A key written inline is refused without repeating it: the error goes to terminals and CI logs.
+    public init(from decoder: Decoder) throws {
+        guard let container = try? decoder.container(keyedBy: CodingKeys.self) else {
+            throw DecodingError.typeMismatch(SecretSource.self, .init(codingPath: decoder.codingPath, debugDescription:
+                "expected { file: PATH } or { env: NAME }, found a value written inline (not repeated here: keys do not belong in a manifest)"))
+        }
+        file = try container.decodeIfPresent(String.self, forKey: .file)
+        env = try container.decodeIfPresent(String.self, forKey: .env)
+    }
 }

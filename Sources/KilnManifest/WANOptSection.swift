@@ -63,6 +63,7 @@ extension ManifestLoader {
     /// and the kernel modules interception needs.
     static func compileWANOpt(
         _ section: WANOptSection, applianceName: String, interfaceNames: Set<String>, manifestDirectory: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
         fail: (_ keys: [String], _ message: String) -> Void, warn: (_ keys: [String], _ message: String) -> Void = { _, _ in }
     ) -> (config: WANOptConfig, key: ImageFile)? {
         let keys = ["wanopt"]
@@ -86,7 +87,7 @@ extension ManifestLoader {
             if let data = FileManager.default.contents(atPath: full) { key = Array(data) } else { bad(["key", "file"], "cannot read the key file '\(full)'") }
             if let warning = KeyFiles.exposure(full) { warn(keys + ["key", "file"], warning) }
         case let (nil, env?):
-            if let value = ProcessInfo.processInfo.environment[env] { key = Array(value.utf8) } else {
+            if let value = environment[env] { key = Array(value.utf8) } else {
                 bad(["key", "env"], "environment variable \(env) is not set (it holds the pre-shared key at build time)")
             }
         default:

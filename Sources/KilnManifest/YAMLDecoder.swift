@@ -24,7 +24,7 @@ public struct ManifestDecoder {
             }
             root = node
         } catch let error as YamlError {
-            throw translate(error)
+            throw translate(error, text: text)
         }
         let tracker = AccessTracker()
         tracker.file = file
@@ -33,7 +33,9 @@ public struct ManifestDecoder {
             if let unknown = tracker.firstUnknown() { throw unknown }
             return (value, Locator(file: file, root: root))
         } catch let error as DecodingError {
-            if let unknown = tracker.firstUnknown(nearMissing: error) { throw unknown }
+            // Only a missing key can be explained by a typo elsewhere. A value of the wrong type is the error
+            // itself: the keys after it were never asked for, so they are not unknown.
+            if case .keyNotFound = error, let typo = tracker.firstUnknown(nearMissing: error) { throw typo }
             throw locate(error, root: root)
         }
     }
@@ -42,8 +44,15 @@ public struct ManifestDecoder {
         SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
     }
 
-    private func translate(_ error: YamlError) -> ManifestError {
+    private func translate(_ error: YamlError, text: String) -> ManifestError {
         switch error {
+        case let .duplicatedKeysInMapping(duplicates, context):
+            if let found = DuplicateKeys.first(in: text) {
+                return ManifestError(location: SourceLocation(file: file, line: found.line, column: found.column), path: found.path,
+                                     message: "duplicate key '\(found.key)' (first at line \(found.firstLine), column \(found.firstColumn))")
+            }
+            let name = duplicates.sorted().first ?? "?"
+            return ManifestError(location: location(context.mark), path: name, message: "duplicate key '\(name)'")
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
             let ctx = context.map { " (\($0.text))" } ?? ""
             return ManifestError(location: location(mark), path: "<root>", message: "malformed YAML: \(problem)\(ctx)")

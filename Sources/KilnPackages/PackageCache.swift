@@ -205,3 +205,22 @@ final class DownloadPool: @unchecked Sendable {
         cache.logger.error("download failed", metadata: ["error": "\(error)"])
     }
 }
+
+extension PackageCache {
+    /// Every Packages index already in the cache, merged, without touching the network; nil when there is none.
+    ///
+    /// The cache keeps an index under the SHA-256 its signed Release gave it, so without fetching the Release it
+    /// cannot tell which suite an index is for: this answers "does any cached index know this name", which is
+    /// what validation needs before a build resolves for real.
+    public func cachedIndex(architecture: String = "amd64") -> PackageIndex? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: indicesDirectory) else { return nil }
+        let plain = names.filter { $0.count == 64 && $0.allSatisfy(\.isHexDigit) }.sorted()
+        var entries: [IndexEntry] = []
+        for name in plain {
+            guard let bytes = try? readFileBytes(indicesDirectory + "/" + name) else { continue }
+            entries += PackagesParser.parse(bytes, origin: 0).filter { $0.architecture == architecture || $0.architecture == "all" }
+        }
+        guard !entries.isEmpty else { return nil }
+        return PackageIndex(entries: entries, origins: [IndexOrigin(baseURI: "", suite: "")], releaseDates: [], suites: [])
+    }
+}

@@ -137,6 +137,9 @@ public struct PackageIndex: Sendable {
             source: entry.source.isEmpty ? nil : entry.source, baseURI: origin.baseURI, suite: origin.suite)
     }
 
+    /// Whether `name` is a package of the index or a virtual package one of them provides.
+    public func knows(_ name: String) -> Bool { byName[name] != nil || providers[name] != nil }
+
     private func bestIndex(named name: String) -> Int? {
         byName[name]?.max { DebianVersion.compare(entries[$0].version, entries[$1].version) < 0 }
     }

@@ -174,7 +174,7 @@ public struct ToolRun: Sendable {
     }
 
     /// Runs `arguments` (PATH lookup) in its own session with `stdin` (or /dev/null) as input, collecting its output,
-    /// and kills the whole process group at the deadline. The calling thread does the waiting (poll + waitpid), so
+    /// and kills the whole process group at the deadline, or when this process dies (`BoundChildren`). The calling thread does the waiting (poll + waitpid), so
     /// nothing else has to make progress for it to end. Output a background grandchild writes after the tool
     /// ended is not waited for.
     public static func run(_ arguments: [String], timeout: Double, stdin: [UInt8]? = nil,
@@ -183,9 +183,10 @@ public struct ToolRun: Sendable {
         let err = mergeOutput ? nil : try FileDescriptor.pipe()
         let input = stdin == nil ? nil : try FileDescriptor.pipe()
         let devNull = try FileDescriptor.open("/dev/null", .readOnly)
-        let pid = try ChildProcess.spawn(arguments, stdin: input?.read.rawValue ?? devNull.rawValue,
-                                         stdout: out.write.rawValue, stderr: (err?.write ?? out.write).rawValue,
-                                         newSession: true)
+        // Bound to this process: the tool dies with it, even when it is killed with SIGKILL.
+        let pid = try BoundChildren.spawn(arguments, descriptors: [input?.read.rawValue ?? devNull.rawValue, out.write.rawValue,
+                                                                   (err?.write ?? out.write).rawValue], newSession: true)
+        defer { RunRecord.shared.remove(pid) }
         try out.write.close()
         try err?.write.close()
         if let input, let stdin {

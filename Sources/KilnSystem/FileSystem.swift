@@ -97,6 +97,18 @@ public enum FileSystem {
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// The names in a directory, without `.` and `..` (none when it cannot be read).
+    public static func entries(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     private static func annotate(_ path: String, _ body: () throws(Errno) -> Void) throws(Errno) {
         do { try body() } catch { throw Errno(error.code, operation: error.operation, subject: path) }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KilnSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -200,6 +201,7 @@ public final class ManagedProcess: @unchecked Sendable {
         signalGroup(SIGKILL)
         // SIGKILL cannot be ignored; the bound only guards against a child stuck in uninterruptible sleep.
         let termination = state.wait(deadline: .after(seconds: 10))
+        if termination != nil { RunRecord.shared.remove(pid) }
         for reader in readers { _ = reader.waitUntilDone(deadline: .after(seconds: 1)) }
         return termination
     }

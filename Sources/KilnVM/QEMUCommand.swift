@@ -1,3 +1,5 @@
+import KilnConfig
+
 /// The x86 machine model.
 public enum MachineType: String, Sendable, Codable, CaseIterable {
     /// i440FX + PIIX. Kiln's default: under TCG with a direct kernel boot it reached the kernel and the end of
@@ -91,9 +93,9 @@ public struct QEMUCommand: Sendable, Equatable, Codable {
     }
 
     /// Lowest and highest PCI slot a device may take (0 is the host bridge, 1 the PIIX3/VGA, 0x1f the ICH9 LPC).
-    public static let slotRange = 0x02...0x1e
-    static let firstNICSlot = 0x03
-    static let firstDiskSlot = 0x10
+    public static let slotRange = PCISlots.usable
+    static let firstNICSlot = PCISlots.firstNIC
+    static let firstDiskSlot = PCISlots.firstDisk
 
     /// The PCI slot each NIC gets, in list order.
     public func nicSlots() -> [Int] {

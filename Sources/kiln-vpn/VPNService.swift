@@ -80,7 +80,7 @@ enum VPNService {
         if let interface {
             names = [interface]
         } else {
-            names = entries(controlDirectory).filter { $0.hasSuffix(".sock") }.map { String($0.dropLast(5)) }.sorted()
+            names = FileSystem.entries(controlDirectory).filter { $0.hasSuffix(".sock") }.map { String($0.dropLast(5)) }.sorted()
         }
         guard !names.isEmpty else {
             say("kiln-vpn: no VPN interface is running (no control socket in \(controlDirectory))\n", to: 2)
@@ -96,17 +96,5 @@ enum VPNService {
             }
         }
         return status
-    }
-
-    /// The names in a directory (none when it cannot be read).
-    private static func entries(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnSystem
 import KilnImage
 import KilnVM
 import Logging
@@ -52,6 +53,8 @@ struct Boot: ParsableCommand {
 
     func run() throws {
         let logger = Log.setUp(verbose: global.verbose)
+        LeftoverChildren.sweepAndRecord()
+        defer { RunRecord.shared.finish() }
         var directory = target
         if target.hasSuffix(".yaml") {
             let info = try BuildRunner.run(flags.options(for: target), logger: logger, json: global.json)

@@ -52,7 +52,10 @@ struct DeployImageOptions: ParsableArguments {
 struct ConnectOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "libvirt URI, e.g. qemu:///system or qemu+ssh://root@host/system.")
     var connect = "qemu:///system"
+}
 
+/// The wait for READY, only on the commands that start a domain (stop powers off at once, like `virsh destroy`).
+struct ReadyOptions: ParsableArguments {
     @Option(name: .long, help: "Seconds to wait for READY on the console.")
     var timeout: Double = 120
 }
@@ -80,6 +83,7 @@ struct DeployLibvirt: ParsableCommand {
         commandName: "libvirt", abstract: "Upload, define and start a domain; wait for READY.")
     @OptionGroup var options: DeployImageOptions
     @OptionGroup var connection: ConnectOptions
+    @OptionGroup var ready: ReadyOptions
     @Flag(name: .long, help: "Print the domain XML and touch nothing.")
     var dryRun = false
     @Option(name: .long, help: "With --dry-run: the pool directory shown in paths.")
@@ -93,7 +97,7 @@ struct DeployLibvirt: ParsableCommand {
             return
         }
         let logger = Log.setUp(verbose: global.verbose)
-        let deployer = LibvirtDeployer(uri: connection.connect, logger: logger, readyTimeout: connection.timeout)
+        let deployer = LibvirtDeployer(uri: connection.connect, logger: logger, readyTimeout: ready.timeout)
         try runDeploy { printDeployed(try deployer.deploy(image: image, profile: profile, hashes: hashes), json: global.json) }
     }
 }
@@ -103,11 +107,12 @@ struct DeployUpgrade: ParsableCommand {
         commandName: "upgrade", abstract: "Replace a deployed domain's image, keeping the old one for rollback.")
     @OptionGroup var options: DeployImageOptions
     @OptionGroup var connection: ConnectOptions
+    @OptionGroup var ready: ReadyOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         let (image, profile, hashes) = try options.load()
-        let deployer = LibvirtDeployer(uri: connection.connect, logger: Log.setUp(verbose: global.verbose), readyTimeout: connection.timeout)
+        let deployer = LibvirtDeployer(uri: connection.connect, logger: Log.setUp(verbose: global.verbose), readyTimeout: ready.timeout)
         try runDeploy { printDeployed(try deployer.upgrade(image: image, profile: profile, hashes: hashes), json: global.json) }
     }
 }
@@ -118,16 +123,18 @@ struct DeployRollback: ParsableCommand {
     @Argument(help: "The domain name.") var domain: String
     @Option(name: .long, help: "The storage pool holding its volumes.") var pool = "default"
     @OptionGroup var connection: ConnectOptions
+    @OptionGroup var ready: ReadyOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let deployer = LibvirtDeployer(uri: connection.connect, logger: Log.setUp(verbose: global.verbose), readyTimeout: connection.timeout)
+        let deployer = LibvirtDeployer(uri: connection.connect, logger: Log.setUp(verbose: global.verbose), readyTimeout: ready.timeout)
         try runDeploy { printDeployed(try deployer.rollback(domain: domain, pool: pool), json: global.json) }
     }
 }
 
 struct DeployStop: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Power a deployed domain off.")
+    static let configuration = CommandConfiguration(
+        commandName: "stop", abstract: "Power a deployed domain off at once (virsh destroy: no shutdown request, no wait).")
     @Argument(help: "The domain name.") var domain: String
     @OptionGroup var connection: ConnectOptions
     @OptionGroup var global: GlobalOptions

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KilnImage
 import KilnManifest
+import KilnPackages
 
 /// `kiln`: build, boot, test and deploy network appliances from YAML manifests.
 @main
@@ -66,7 +67,22 @@ struct Validate: ParsableCommand {
     func run() throws {
         let spec = try CLIErrors.manifest { try ManifestLoader.load(manifest, allowHostFiles: allowHostFiles) }
         for warning in spec.warnings { FileHandle.standardError.write(Data((warning.description + "\n").utf8)) }
-        print("\(manifest): ok (\(spec.name): \(spec.interfaces.count) interfaces, \(spec.vlans.count) VLANs, \(spec.routes.count) routes, base \(spec.base.name))")
+        let lockPath = LockFile.path(forManifest: manifest)
+        let lock = FileManager.default.fileExists(atPath: lockPath) ? try? LockFile.read(lockPath) : nil
+        let (problems, basis) = PackageCheck.check(spec, lock: lock, lockPath: lockPath) {
+            PackageCache().cachedIndex(architecture: spec.base.architecture ?? "amd64")
+        }
+        _ = try CLIErrors.manifest { if !problems.isEmpty { throw ManifestErrors(errors: problems) } }
+        let packages: String
+        switch basis {
+        case let .lock(path): packages = "packages pinned in \(path)"
+        case .cachedIndex: packages = "packages found in the cached index"
+        case let .lockAndCachedIndex(path): packages = "packages pinned in \(path) or found in the cached index"
+        case .none:
+            packages = "packages not checked"
+            FileHandle.standardError.write(Data(("\(manifest): note: package names not checked: no lock file at \(lockPath) and no cached package index; `kiln lock \(manifest)` resolves them\n").utf8))
+        }
+        print("\(manifest): ok (\(spec.name): \(spec.interfaces.count) interfaces, \(spec.vlans.count) VLANs, \(spec.routes.count) routes, base \(spec.base.name); \(packages))")
     }
 }
 

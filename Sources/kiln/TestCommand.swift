@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnSystem
 import KilnImage
 import KilnManifest
 import KilnTest
@@ -34,6 +35,8 @@ struct Test: ParsableCommand {
     func run() throws {
         let logger = Log.setUp(verbose: global.verbose)
         let (topo, _) = try CLIErrors.manifest { try TopologyLoader.load(topology) }
+        LeftoverChildren.sweepAndRecord()
+        defer { RunRecord.shared.finish() }
         let base = URL(fileURLWithPath: topology).deletingLastPathComponent()
         var images: [String: BootableImage] = [:]
         for (name, vm) in topo.vms.entries {
@@ -77,6 +80,16 @@ struct Test: ParsableCommand {
     }
 }
 
+/// Children of a dead run, ended before a new run starts; this run's children recorded for the next one.
+enum LeftoverChildren {
+    static func sweepAndRecord() {
+        let ended = RunRecord.shared.start()
+        if !ended.isEmpty {
+            FileHandle.standardError.write(Data("ended \(ended.count) process group(s) a killed kiln run left behind: \(ended.map(String.init).joined(separator: " "))\n".utf8))
+        }
+    }
+}
+
 /// SIGINT/SIGTERM during a test run: tear the topology down, then exit 130.
 ///
 /// The teardown also ends the run on the main thread (its VMs die), which would otherwise report them failed and
@@ -100,6 +113,9 @@ final class Interrupts: @unchecked Sendable {
                 let note = "\ninterrupted: tearing down the topology\n"
                 _ = note.withCString { write(STDERR_FILENO, $0, strlen($0)) }
                 cleanup()
+                // Whatever is still running (a `run:` check's command in its own session, its children) ends too.
+                RunRecord.shared.killAll()
+                RunRecord.shared.finish()
                 me.tornDown.signal()
                 exit(130)
             }

@@ -1,4 +1,5 @@
 import KilnConfig
+import KilnTestSupport
 import Testing
 
 struct JSONTests {
@@ -51,14 +52,26 @@ struct JSONTests {
         #expect(throws: JSONParser.Error.self) { try JSONParser.parse(deep) }
     }
 
-    @Test func randomInputNeverCrashes() {
-        var rng = SystemRandomNumberGenerator()
+    /// Random JSON-ish bytes: each is rejected with the parser's own error or parsed into a value that serializes
+    /// and parses back to itself; both outcomes must occur, or the generator tests nothing.
+    @Test func randomInputIsRejectedCleanlyOrRoundTrips() {
+        var rng = SplitMix.seeded("randomInputIsRejectedCleanlyOrRoundTrips", fixed: 0x4b69_6c6e_4a53_4f4e)
         let alphabet = Array(#"{}[]",:0123456789.eE+-truefalsn\u"#.utf8)
+        var accepted = 0, rejected = 0
         for _ in 0..<20_000 {
             let n = Int.random(in: 0..<40, using: &rng)
             let bytes = (0..<n).map { _ in alphabet.randomElement(using: &rng) ?? 0 }
-            _ = try? JSONParser.parse(bytes)
+            do {
+                let value = try JSONParser.parse(bytes)
+                accepted += 1
+                #expect(try JSONParser.parse(Array(value.serialized.utf8)) == value, "\(String(decoding: bytes, as: UTF8.self))")
+            } catch is JSONParser.Error {
+                rejected += 1
+            } catch {
+                Issue.record("\(String(decoding: bytes, as: UTF8.self)): not the parser's error: \(error)")
+            }
         }
+        #expect(accepted > 0 && rejected > 0, "accepted \(accepted), rejected \(rejected)")
     }
 }
 

@@ -124,6 +124,22 @@ func minimalPE(headerSize: Int = 0x400) -> [UInt8] {
         #expect((bad.text + bad.stderr).contains("CRC"), "\(bad.text)\(bad.stderr)")
     }
 
+    /// xorriso records each file's owner in Rock Ridge: the ISO built by an unprivileged user (its scratch files are
+    /// that user's, here uid 1001 made by chown) must still hold root's files, as the root build does.
+    @Test func isoFilesBelongToRootWhoeverBuilds() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let scratch = dir.path + "/s"
+        try FileSystem.makeDirectories(scratch + "/iso-root")
+        #expect(chown(scratch + "/iso-root", 1001, 1001) == 0)
+        let uki = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try dir.write("esp.fat", try DiskFormats.espImage(uki: uki, scratch: scratch, seed: "seed", epoch: 1_700_000_000))
+        try DiskFormats.iso(esp: dir.path + "/esp.fat", output: dir.path + "/disk.iso", scratch: scratch, seed: "seed", epoch: 1_700_000_000)
+        let listing = try runTool("xorriso", ["-no_rc", "-indev", dir.path + "/disk.iso", "-lsdl", "/"])
+        let fields = listing.text.split(separator: " ", omittingEmptySubsequences: true)
+        #expect(fields.count > 4 && fields[2] == "0" && fields[3] == "0", "\(listing.text)")
+    }
+
     @Test func espHoldsTheImageAndIsReproducible() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

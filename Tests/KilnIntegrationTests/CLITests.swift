@@ -13,6 +13,25 @@ struct CLITests {
         #expect(version.stdout.split(separator: ".").count == 3, "\(version.stdout)")
     }
 
+    /// `deploy stop` powers off at once and so has no `--timeout` to document and ignore; the commands that wait
+    /// for READY keep theirs.
+    @Test func deployStopTakesNoTimeout() throws {
+        let help = try Kiln.run(["deploy", "stop", "--help"])
+        #expect(help.status == 0 && !help.stdout.contains("--timeout"), "\(help.stdout)")
+        let given = try Kiln.run(["deploy", "stop", "edge-1", "--timeout", "5"])
+        #expect(given.status == 2 && given.stderr.contains("--timeout"), "\(given.stderr)")
+        for command in [["deploy", "libvirt"], ["deploy", "upgrade"], ["deploy", "rollback"]] {
+            #expect(try Kiln.run(command + ["--help"]).stdout.contains("--timeout"), "\(command)")
+        }
+    }
+
+    /// A firewall manifest validates (and so builds) without root: libnftables' dry run needs CAP_NET_ADMIN, so an
+    /// unprivileged builder's ruleset is checked with `nft -c` in a user and network namespace of its own.
+    @Test func aFirewallManifestValidatesWithoutRoot() throws {
+        let run = try Kiln.run(["validate", "Appliances/router.yaml"], unprivileged: true)
+        #expect(run.status == 0, "\(run.stderr)")
+    }
+
     /// A manifest copied anywhere, validated from anywhere, finds the base of the Kiln that runs (its checkout's
     /// Images/, found above the binary); a topology's absolute appliance path is taken as given.
     @Test func aCopiedManifestFindsKilnsOwnBase() throws {

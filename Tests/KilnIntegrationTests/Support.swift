@@ -15,14 +15,21 @@ enum Kiln {
         var pid: Int32
     }
 
-    static func run(_ args: [String], timeout: Double = 600, environment: [String: String] = [:]) throws -> Run {
+    /// Runs kiln with `args`; `unprivileged` runs it as nobody (uid and gid 65534, no groups) with HOME unset.
+    static func run(_ args: [String], timeout: Double = 600, environment: [String: String] = [:], unprivileged: Bool = false) throws -> Run {
         guard let bin else { throw Missing() }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin + "/kiln")
-        p.arguments = args
+        if unprivileged {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", bin + "/kiln"] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: bin + "/kiln")
+            p.arguments = args
+        }
         p.currentDirectoryURL = repo
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
+        if unprivileged { env["HOME"] = "/nonexistent"; env["XDG_CACHE_HOME"] = nil }
         p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out

@@ -54,10 +54,33 @@ struct ManifestErrorTests {
         #expect(e?.description == "m.yaml:6:10: error: interfaces.wan.mac: '52:54:00:zz:00:01' is not a MAC address (bad pair 'zz')")
     }
 
-    @Test func duplicateKey() {
+    @Test func duplicateKeyIsReportedAtTheRepeat() {
         let e = decodeError(header + "hostname: a\nhostname: b\n")
-        #expect(e?.message.contains("duplicated key(s): 'hostname'") == true, "\(String(describing: e))")
-        #expect(e?.location.file == "m.yaml")
+        #expect(e?.description == "m.yaml:5:1: error: hostname: duplicate key 'hostname' (first at line 4, column 1)")
+        let nested = decodeError(header + "interfaces:\n  wan: { mtu: 1500, mac: \"52:54:00:00:00:01\", mtu: 9000 }\n")
+        #expect(nested?.description == "m.yaml:5:47: error: interfaces.wan.mtu: duplicate key 'mtu' (first at line 5, column 10)")
+        let inList = decodeError(header + "routes:\n  - { to: default, via: 10.0.0.1 }\n  - to: default\n    via: 10.0.0.2\n    to: 10.0.0.0/8\n")
+        #expect(inList?.description == "m.yaml:8:5: error: routes[1].to: duplicate key 'to' (first at line 6, column 5)")
+    }
+
+    /// A value of the wrong type is the error, at its own position, not the key that follows it.
+    @Test func wrongTypeBeforeOtherKeysIsReportedAtTheValue() {
+        let port = decodeError(header + "vpn:\n  addresses: [10.99.0.1/24]\n  listenPort: \"51820x\"\n  privateKey: { file: k }\n  peers: []\n")
+        #expect(port?.description == "m.yaml:6:15: error: vpn.listenPort: expected an integer, found '51820x'")
+        let mac = decodeError(header + "interfaces:\n  lan:\n    mac: \"52:54:00:zz:00:01\"\n    addresses: [10.0.0.1/24]\n")
+        #expect(mac?.description == "m.yaml:6:10: error: interfaces.lan.mac: '52:54:00:zz:00:01' is not a MAC address (bad pair 'zz')")
+        let flag = decodeError(header + "router: { forwarding: yes, masquerade: [wan] }\n")
+        #expect(flag?.description == "m.yaml:4:23: error: router.forwarding: expected true or false, found 'yes'")
+    }
+
+    /// A private key written inline is refused at its line without being echoed.
+    @Test func inlineSecretIsRefusedWithoutRepeatingIt() {
+        let key = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo="
+        let e = decodeError(header + "vpn:\n  addresses: [10.99.0.1/24]\n  listenPort: 51820\n  privateKey: \(key)\n  peers: []\n")
+        #expect(e?.location.line == 7 && e?.location.column == 15, "\(String(describing: e))")
+        #expect(e?.path == "vpn.privateKey")
+        #expect(e?.message.contains("{ file: PATH } or { env: NAME }") == true)
+        #expect(e?.description.contains(key) == false)
     }
 
     @Test func roleSectionMissingKeyIsNamedWithItsPosition() {

@@ -20,8 +20,8 @@ struct VPNManifestTests {
         return path
     }
 
-    func errors(_ path: String) -> [ManifestError] {
-        do { _ = try ManifestLoader.load(path); return [] } catch let e as ManifestErrors { return e.errors } catch let e as ManifestError {
+    func errors(_ path: String, environment: [String: String] = [:]) -> [ManifestError] {
+        do { _ = try ManifestLoader.load(path, environment: environment); return [] } catch let e as ManifestErrors { return e.errors } catch let e as ManifestError {
             return [e]
         } catch { return [] }
     }
@@ -29,7 +29,7 @@ struct VPNManifestTests {
     var peerKey: String { Base64.encode(peer.publicKey) }
 
     @Test func compilesTunnelServiceAndSecrets() throws {
-        setenv("KILN_TEST_VPN_PSK", Base64.encode(randomBytes(32)), 1)
+        let environment = ["KILN_TEST_VPN_PSK": Base64.encode(randomBytes(32))]
         let path = try write("""
         interfaces:
           wan: { addresses: [198.51.100.2/24] }
@@ -44,10 +44,10 @@ struct VPNManifestTests {
               endpoint: 198.51.100.3:51820
               persistentKeepalive: 25
         """)
-        let spec = try ManifestLoader.load(path)
+        let spec = try ManifestLoader.load(path, environment: environment)
         let vpn = try #require(spec.vpn)
         #expect(vpn.config.privateKey == Base64.encode(own.privateKey))
-        #expect(vpn.config.peers.first?.presharedKey == getenv("KILN_TEST_VPN_PSK").map { String(cString: $0) })
+        #expect(vpn.config.peers.first?.presharedKey == environment["KILN_TEST_VPN_PSK"])
         #expect(vpn.config.listenPort == 51820)
         #expect(vpn.tunnel.name.value == "vpn0")
         // The tunnel's own /24 is a connected route already; only the site behind the peer gets one.
@@ -156,7 +156,7 @@ struct VPNManifestTests {
     }
 
     @Test func keyFromTheEnvironmentAndOwnKeyAsPeerIsAnError() throws {
-        setenv("KILN_TEST_VPN_KEY", Base64.encode(own.privateKey), 1)
+        let environment = ["KILN_TEST_VPN_KEY": Base64.encode(own.privateKey)]
         let path = try write("""
         vpn:
           interface: wg0
@@ -168,7 +168,7 @@ struct VPNManifestTests {
             - { publicKey: \(peerKey), allowedIPs: [10.99.0.3/32] }
             - { publicKey: \(peerKey), allowedIPs: [10.99.0.4/32] }
         """)
-        let found = errors(path)
+        let found = errors(path, environment: environment)
         #expect(found.map(\.message) == ["this is the appliance's own public key (from vpn.privateKey)", "this public key is also peer 1's"], "\(found)")
         #expect(found.map(\.location.line) == [10, 12])
     }

@@ -13,11 +13,9 @@ struct SupportTests {
     }
 
     @Test func subprocessIsKilledAtItsDeadline() throws {
-        let started = Date()
         #expect(throws: PackageError.tool(name: "sleep", message: "still running after 1 s; killed")) {
             try Subprocess.run(["sleep", "30"], timeout: 1)
         }
-        #expect(Date().timeIntervalSince(started) < 10)
     }
 
     @Test func jsonLinesProgressWritesOneLinePerCompletedItem() throws {

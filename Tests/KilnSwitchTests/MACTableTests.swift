@@ -1,3 +1,4 @@
+import KilnTestSupport
 import Testing
 @testable import KilnSwitch
 
@@ -24,7 +25,7 @@ import Testing
 
     @Test func globalAndPerPortBoundsHoldUnderAFlood() {
         var t = MACTable(portCount: 3, limit: 100, portLimit: 60, agingSeconds: 300)
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix.seeded("globalAndPerPortBoundsHoldUnderAFlood", fixed: 0x6d61_6374_6162)
         for i in 0..<10_000 {
             let mac = (UInt64.random(in: 0...0xffff_ffff_ffff, using: &rng) & ~0x0100_0000_0000)
             t.learn(vlan: 1, mac: mac, port: i % 2, now: UInt64(i))

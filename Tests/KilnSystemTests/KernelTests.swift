@@ -46,7 +46,12 @@ import KilnTestSupport
                 Issue.record("a text file loaded as a kernel module")
             } catch let error as Errno {
                 #expect(error.operation == "load module" && error.subject == "\(dir)/bogus.ko")
-                #expect([ENOEXEC, EINVAL, EPERM, ENOSYS].contains(error.code), "\(error)")
+                // A kernel without module support (ENOSYS) or a process without CAP_SYS_MODULE (EPERM) never
+                // reads the file: that is a skip, not a pass.
+                if [EPERM, ENOSYS].contains(error.code) {
+                    try Test.cancel("module loading is not available here (\(error))")
+                }
+                #expect([ENOEXEC, EINVAL].contains(error.code), "\(error)")
             }
         }
     }

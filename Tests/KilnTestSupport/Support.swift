@@ -50,3 +50,13 @@ public func eventually(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
     }
     return condition()
 }
+
+extension SplitMix {
+    /// A generator for one test, seeded from `KILN_TEST_SEED` when set, else from `fixed`; the seed is printed so a
+    /// failure can be repeated with `KILN_TEST_SEED=<seed>`.
+    public static func seeded(_ test: String, fixed: UInt64) -> SplitMix {
+        let seed = ProcessInfo.processInfo.environment["KILN_TEST_SEED"].flatMap { UInt64($0) } ?? fixed
+        print("\(test): seed \(seed) (KILN_TEST_SEED=\(seed) repeats it)")
+        return SplitMix(state: seed)
+    }
+}

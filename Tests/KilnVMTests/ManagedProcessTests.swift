@@ -81,12 +81,9 @@ import Testing
         #expect(process.wait(timeout: 0.3) == nil)
         #expect(process.isRunning)
 
-        let start = Deadline.now()
         let termination = process.terminate(grace: 0.5)
         #expect(termination == .signaled(SIGTERM))
-        // The TERM-ignoring sleeper outlives the leader, so the grace runs out before SIGKILL.
-        #expect(start.seconds(until: .now()) >= 0.45)
-        #expect(start.seconds(until: .now()) < 5)
+        // The TERM-ignoring sleeper outlives the leader's SIGTERM; it must be dead all the same (SIGKILL).
         #expect(!process.isRunning)
         let goneDeadline = Deadline.after(seconds: 5)
         while !children.allSatisfy(isDead) && !goneDeadline.hasPassed { usleep(20_000) }

@@ -1,4 +1,5 @@
 import Testing
+import KilnConfig
 @testable import KilnVM
 
 @Suite struct QEMUCommandTests {
@@ -143,5 +144,22 @@ import Testing
         #expect(try command.arguments().contains("/out/xh/vmlinuz a=1,,2,/out/xh/initramfs.cpio.zst"))
         command.initrd = nil
         #expect(throws: VMError.self) { try command.arguments() }
+    }
+}
+
+/// The NIC count manifest validation allows is exactly what a command line with a boot disk can hold.
+@Suite struct NICCapacityTests {
+    func command(nics: Int, disk: Bool) -> QEMUCommand {
+        var command = QEMUCommand(kernel: "/k", initrd: "/i", nics: (0..<nics).map {
+            NIC(id: "n\($0)", mac: "52:54:00:00:02:\(String($0, radix: 16).count == 1 ? "0" : "")\(String($0, radix: 16))", backend: .unconnected)
+        })
+        if disk { command.drives = [Drive(path: "/d.raw", format: "raw", readOnly: true)] }
+        return command
+    }
+
+    @Test(arguments: [true, false]) func capacityFitsAndOneMoreDoesNot(disk: Bool) throws {
+        let capacity = PCISlots.nicCapacity(withDisk: disk)
+        _ = try command(nics: capacity, disk: disk).arguments()
+        #expect(throws: VMError.self) { _ = try command(nics: capacity + 1, disk: disk).arguments() }
     }
 }

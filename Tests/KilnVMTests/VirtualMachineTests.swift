@@ -50,9 +50,7 @@ private func fakeVM(_ name: String, _ body: String, scale: Double = 1) throws ->
         #expect(report.events[1].milliseconds == 3.4)
         #expect(try #require(report.initToReady) >= 0)
         #expect(report.guestInitToReadyMilliseconds == 40)
-        let start = Deadline.now()
         #expect(vm.shutdown(grace: 5) == .exited(0))
-        #expect(start.seconds(until: .now()) < 4)
         #expect(vm.console?.tail.last?.text == "reboot: Power down")
     }
 
@@ -78,13 +76,10 @@ private func fakeVM(_ name: String, _ body: String, scale: Double = 1) throws ->
         let vm = try fakeVM("silent", "echo 'only line'; exec sleep 300", scale: 2)
         defer { discard(vm) }
         try vm.start()
-        let start = Deadline.now()
         let report = try #require(bootFailure { try vm.waitForReady(timeout: 0.4) })
-        let waited = start.seconds(until: .now())
         #expect(report.outcome == .timedOut(seconds: 0.8))
         #expect(report.failureSummary == "VM silent: no READY within 0.8 s")
         #expect(report.consoleTail.map(\.text) == ["only line"])
-        #expect(waited >= 0.75 && waited < 5)
         vm.stop()
         #expect(vm.termination != nil)
     }

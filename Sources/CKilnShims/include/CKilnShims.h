@@ -28,6 +28,13 @@ int kiln_setns_path(const char *path, int nstype);
 int kiln_pipe_cloexec(int fds[2]);
 /// close_range(first, ~0U, 0): closes every descriptor from `first` up. Returns 0 or -errno.
 int kiln_close_from(unsigned first);
+/// fork + exec with what posix_spawn cannot do: PR_SET_PDEATHSIG. The child gets `fds[i]` as descriptor i for
+/// i < nfds (at most 16; -1 keeps the parent's), nothing above, default signal dispositions, an empty mask, its
+/// own session when `new_session`, and `death_signal` (0: none) when the *thread* that called this exits, so call
+/// it from a thread that lives as long as the process. `search_path`: look `path` up in PATH. Returns the pid,
+/// or -errno of whatever failed before exec, exec included.
+int kiln_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int nfds,
+               const char *cwd, int search_path, int new_session, int death_signal);
 
 // ---- Fast-path switch: AF_PACKET TPACKET_V3 rings and batched transmit (KilnSwitch) ----
 #include <linux/if_packet.h>
