@@ -15,10 +15,11 @@ enum XenHost {
             try prepare(config)
             let xenstored = try start([config.program("xenstored"), "--no-fork"])
             try waitFor("xenstored's socket", seconds: 30) { access(XenHostConfig.xenstoreSocket, F_OK) == 0 }
-            try runToEnd([config.program("xen-init-dom0")], what: "xen-init-dom0")
+            let dom0 = try runToEnd([config.program("xen-init-dom0")], seconds: 60, quiet: false)
+            guard dom0.isSuccess else { throw PhaseFailure(phase: "xen", message: "xen-init-dom0: \(dom0)") }
             var consoled = try startConsoled(config)
             try waitFor("`xl info`", seconds: 60) {
-                (try? ToolRun.run([config.program("xl"), "info"], timeout: 10))?.status.isSuccess ?? false
+                (try? runToEnd([config.program("xl"), "info"], seconds: 10, quiet: true))?.isSuccess ?? false
             }
             print("xen: toolstack ready (xenstored \(xenstored), xenconsoled \(consoled))")
             ready()
@@ -64,11 +65,23 @@ enum XenHost {
         try ChildProcess.spawn(argv, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
     }
 
-    static func runToEnd(_ argv: [String], what: String) throws {
-        let run = try ToolRun.run(argv, timeout: 60, mergeOutput: true)
-        let output = String(decoding: run.stdout, as: UTF8.self)
-        if !output.isEmpty { print(output, terminator: output.hasSuffix("\n") ? "" : "\n") }
-        guard run.status.isSuccess else { throw PhaseFailure(phase: "xen", message: "\(what): \(run.status)") }
+    /// Runs a toolstack program to its end under a deadline, its output on the service's own (the console) unless
+    /// `quiet`. Spawned directly rather than through ToolRun, whose binding of children to a host-side run record
+    /// has no place in PID 1's image.
+    static func runToEnd(_ argv: [String], seconds: Int, quiet: Bool) throws -> TerminationStatus {
+        let devNull = quiet ? try FileDescriptor.open("/dev/null", .writeOnly) : nil
+        let pid = try ChildProcess.spawn(argv, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+                                         stdout: devNull?.rawValue, stderr: devNull?.rawValue, newSession: true)
+        let deadline = MonotonicClock.nanoseconds() + UInt64(seconds) * 1_000_000_000
+        while true {
+            if let status = try ChildProcess.tryWait(pid) { return status }
+            if MonotonicClock.nanoseconds() > deadline {
+                try? ChildProcess.signal(-pid, SIGKILL)
+                _ = try? ChildProcess.wait(pid)
+                throw PhaseFailure(phase: "xen", message: "\(argv[0]) did not end within \(seconds) s")
+            }
+            usleep(20_000)
+        }
     }
 
     static func waitFor(_ what: String, seconds: Int, _ done: () -> Bool) throws {
