@@ -24,7 +24,7 @@ public struct XenHost: Sendable {
         var rest = String(uri.dropFirst("ssh://".count))
         if rest.hasSuffix("/") { rest.removeLast() }
         var port: Int?
-        if let colon = rest.lastIndex(of: ":"), !rest.contains("]") || rest[colon...].contains("]") == false,
+        if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("]"),
            let p = Int(rest[rest.index(after: colon)...]) {
             port = p
             rest = String(rest[..<colon])
@@ -99,6 +99,9 @@ public struct XenDeployer {
 
     func xl(_ args: String) -> String { "xl " + args }
 
+    /// Destroys the domain if it runs; a domain that is not there is not an error.
+    func destroyQuietly(_ name: String) { _ = try? host.run(xl("destroy \(Self.quoted(name))") + " 2>/dev/null; true") }
+
     /// Whether `xl` knows a domain of this name.
     func exists(_ domain: String) throws -> Bool { try host.succeeds(xl("list \(Self.quoted(domain))") + " >/dev/null 2>&1") }
 
@@ -143,7 +146,7 @@ public struct XenDeployer {
             return try start(config, profile: profile)
         } catch {
             // Leave the host as it was: no domain, and nothing of this deploy on disk.
-            _ = try? host.run(xl("destroy \(Self.quoted(name))") + " 2>/dev/null; true")
+            destroyQuietly(name)
             if fresh { _ = try? host.run("rm -rf \(Self.quoted(dir)) \(Self.quoted(consoleLog(profile, name)))") }
             throw error
         }
@@ -158,7 +161,7 @@ public struct XenDeployer {
         let config = try prepare(image: image, profile: profile, hashes: hashes)
         try host.run("cd \(Self.quoted(dir)) && cp current.cfg previous.cfg.new && cat > current.cfg.new && mv previous.cfg.new previous.cfg && mv current.cfg.new current.cfg",
                      inputText: config.text)
-        _ = try? host.run(xl("destroy \(Self.quoted(name))") + " 2>/dev/null; true")
+        destroyQuietly(name)
         do {
             let result = try start(config, profile: profile)
             try removeUnreferenced(dir)
@@ -175,7 +178,7 @@ public struct XenDeployer {
         let dir = domainDirectory(profile, name)
         guard try host.succeeds("test -f \(Self.quoted(dir + "/previous.cfg"))") else { throw DeployError.noPrevious(domain: name) }
         try host.run("cd \(Self.quoted(dir)) && mv previous.cfg swap.cfg && mv current.cfg previous.cfg && mv swap.cfg current.cfg")
-        _ = try? host.run(xl("destroy \(Self.quoted(name))") + " 2>/dev/null; true")
+        destroyQuietly(name)
         let text = try host.run("cat \(Self.quoted(dir + "/current.cfg"))")
         return try start(name: name, text: text, profile: profile)
     }
